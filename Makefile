@@ -1,0 +1,40 @@
+# pi-crm — every target exports the Go toolchain it needs (the machine's own Go
+# may be older; the module proxy serves go1.27.3).
+export GOTOOLCHAIN := go1.27.3
+export CGO_ENABLED := 0
+
+BIN      ?= bin/pi-crm
+DATA_DIR ?= pb_data
+HTTP     ?= 127.0.0.1:8090
+LDFLAGS  := -s -w
+
+.PHONY: run build build-pi test test-go test-js ui clean
+
+## run: build, seed the demo data when it is missing, serve on $(HTTP)
+run: build
+	$(BIN) demo --dir $(DATA_DIR)
+	@echo "pi-crm: http://$(HTTP)/  (admin dashboard: http://$(HTTP)/_/)"
+	$(BIN) serve --dir $(DATA_DIR) --http $(HTTP)
+
+## build: the binary for this machine, in bin/pi-crm
+build:
+	go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
+
+## build-pi: static binaries for a Raspberry Pi (64-bit and 32-bit OS)
+build-pi:
+	GOOS=linux GOARCH=arm64 go build -trimpath -ldflags "$(LDFLAGS)" -o bin/pi-crm-linux-arm64 .
+	GOOS=linux GOARCH=arm GOARM=7 go build -trimpath -ldflags "$(LDFLAGS)" -o bin/pi-crm-linux-armv7 .
+
+## test: Go tests (real SQLite, real migrations), then the JS SDK tests against a real server
+test: test-go test-js
+
+test-go:
+	go vet ./...
+	go test -count=1 ./...
+
+test-js: build
+	cd e2e && npm ci --no-audit --no-fund
+	cd e2e && BIN=../$(BIN) node run.mjs
+
+clean:
+	rm -rf bin e2e/node_modules e2e/screenshots

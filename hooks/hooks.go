@@ -1,0 +1,40 @@
+// Package hooks wires pi-crm into PocketBase: record event hooks, middleware
+// and routes. Everything here stays thin and calls into services/.
+package hooks
+
+import (
+	"io/fs"
+
+	"github.com/pocketbase/pocketbase/apis"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/hook"
+)
+
+// Config is what main.go (and the tests) hand to Register.
+type Config struct {
+	// Public is the built web UI served at "/" (nil: not served).
+	Public fs.FS
+}
+
+// Register binds every pi-crm hook, middleware and route to app. main.go and
+// the tests call the same function, so tests exercise the real wiring.
+func Register(app core.App, cfg Config) {
+	guard := newQueryGuard(app)
+	guard.register()
+
+	registerWorkspaceHooks(app)
+	registerCampaignHooks(app)
+
+	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{
+		Func: func(se *core.ServeEvent) error {
+			se.Router.BindFunc(guard.middleware)
+			if cfg.Public != nil {
+				// the least specific pattern: every API route wins over it
+				se.Router.GET("/{path...}", apis.Static(cfg.Public, true))
+			}
+			return se.Next()
+		},
+		// late, so routes registered by other handlers are in place first
+		Priority: 999,
+	})
+}

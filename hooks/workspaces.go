@@ -1,0 +1,28 @@
+package hooks
+
+import (
+	"github.com/pocketbase/pocketbase/core"
+)
+
+// registerWorkspaceHooks makes the creator of a workspace its owner member in
+// the same transaction as the workspace itself, whichever route created it
+// (REST, batch, CLI, demo).
+func registerWorkspaceHooks(app core.App) {
+	app.OnRecordCreateExecute("workspaces").BindFunc(func(e *core.RecordEvent) error {
+		return e.App.RunInTransaction(func(txApp core.App) error {
+			e.App = txApp
+			if err := e.Next(); err != nil {
+				return err
+			}
+			members, err := txApp.FindCollectionByNameOrId("workspace_members")
+			if err != nil {
+				return err
+			}
+			m := core.NewRecord(members)
+			m.Set("workspace", e.Record.Id)
+			m.Set("user", e.Record.GetString("owner"))
+			m.Set("role", "owner")
+			return txApp.Save(m)
+		})
+	})
+}
