@@ -297,4 +297,3 @@ func subscribe(t *testing.T, f *fixture, token, topic string) <-chan string {
 	}()
 	return out
 }
-
