@@ -114,7 +114,8 @@ func (g *queryGuard) check(expr string) error {
 	}
 	bridges := g.bridges()
 	for _, tok := range backRelationToken.FindAllString(expr, -1) {
-		if bridges[tok] {
+		// PocketBase resolves collection names case-insensitively
+		if bridges[strings.ToLower(tok)] {
 			return forbiddenQuery("filters may not follow " + tok + ": it leaves the records you can read")
 		}
 	}
@@ -141,7 +142,7 @@ func (g *queryGuard) bridges() map[string]bool {
 		for _, c := range collections {
 			for _, f := range c.Fields {
 				if rf, ok := f.(*core.RelationField); ok && authIDs[rf.CollectionId] {
-					b[c.Name+"_via_"+rf.Name] = true
+					b[strings.ToLower(c.Name+"_via_"+rf.Name)] = true
 				}
 			}
 		}

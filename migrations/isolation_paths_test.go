@@ -113,6 +113,7 @@ func TestFiltersCannotLeak(t *testing.T) {
 		{"workspaces", `@collection.contacts.first_name ?= "Secret"`},
 		{"contacts", `@collection.contacts.primary_email ?= "secret@x.org"`},
 		{"users", `workspaces_via_owner.name ?= "X"`},
+		{"users", `WORKSPACES_via_owner.name ?= "X"`},
 		{"users", `workspace_members_via_user.workspace.name ?= "X"`},
 		{"contacts", `workspace.owner.workspaces_via_owner.id ?= "` + f.x.Id + `"`},
 	}
