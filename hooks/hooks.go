@@ -4,7 +4,9 @@ package hooks
 
 import (
 	"io/fs"
+	"time"
 
+	"github.com/pi-crm/pi-crm/services/apikeys"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
@@ -14,13 +16,23 @@ import (
 type Config struct {
 	// Public is the built web UI served at "/" (nil: not served).
 	Public fs.FS
+	// Now is the clock (nil: time.Now); tests move it to expire keys.
+	Now func() time.Time
 }
 
 // Register binds every pi-crm hook, middleware and route to app. main.go and
 // the tests call the same function, so tests exercise the real wiring.
 func Register(app core.App, cfg Config) {
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
 	guard := newQueryGuard(app)
 	guard.register()
+
+	log := &auditor{app: app, now: now}
+	registerAudit(app, log)
+	registerAPIKeys(app, apikeys.NewService(app, now), log)
 
 	registerWorkspaceHooks(app)
 	registerCampaignHooks(app)

@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"github.com/pi-crm/pi-crm/services/audit"
 	"github.com/pocketbase/pocketbase/core"
 )
 
@@ -9,11 +10,7 @@ import (
 // (REST, batch, CLI, demo).
 func registerWorkspaceHooks(app core.App) {
 	app.OnRecordCreateExecute("workspaces").BindFunc(func(e *core.RecordEvent) error {
-		return e.App.RunInTransaction(func(txApp core.App) error {
-			e.App = txApp
-			if err := e.Next(); err != nil {
-				return err
-			}
+		return withinTransaction(e, func(txApp core.App) error {
 			members, err := txApp.FindCollectionByNameOrId("workspace_members")
 			if err != nil {
 				return err
@@ -22,6 +19,7 @@ func registerWorkspaceHooks(app core.App) {
 			m.Set("workspace", e.Record.Id)
 			m.Set("user", e.Record.GetString("owner"))
 			m.Set("role", "owner")
+			audit.Attach(m, audit.ActorOf(e.Record))
 			return txApp.Save(m)
 		})
 	})

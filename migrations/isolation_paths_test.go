@@ -1,7 +1,6 @@
 package migrations_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -9,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pi-crm/pi-crm/internal/testutil"
 	"github.com/pocketbase/pocketbase/core"
 )
 
@@ -214,87 +214,24 @@ func TestBatchObeysRules(t *testing.T) {
 // A realtime subscriber receives the events of its own workspaces only.
 func TestRealtimeIsolation(t *testing.T) {
 	f := newFixture(t)
-	events := subscribe(t, f, f.tokens[pOutsider], "contacts/*")
+	events := testutil.Subscribe(t, f.env, f.tokens[pOutsider], nil, "contacts/*")
 
 	inW := f.contact(f.w)
 	inX := f.contact(f.x)
 
-	got := map[string]bool{}
-	deadline := time.After(3 * time.Second)
-	for !got[inX.Id] {
-		select {
-		case id := <-events:
-			got[id] = true
-		case <-deadline:
-			t.Fatal("the outsider's own contact event never arrived")
-		}
-	}
-	// events are delivered in order, so W's (created first) would have come by now;
-	// wait a little longer for stragglers anyway
-	select {
-	case id := <-events:
-		got[id] = true
-	case <-time.After(300 * time.Millisecond):
+	got := testutil.CollectUntil(events, inX.Id, 3*time.Second)
+	if !got[inX.Id] {
+		t.Fatal("the outsider's own contact event never arrived")
 	}
 	if got[inW.Id] {
 		t.Fatal("the outsider received an event of workspace W")
 	}
 
 	// a subscription with a forbidden filter is refused
-	clientID, _ := connectRealtime(t, f)
+	clientID := testutil.RealtimeClientID(t, f.env)
 	opts := url.QueryEscape(`{"query":{"filter":"@collection.contacts.id != ''"}}`)
 	res := f.env.Do("POST", "/api/realtime", f.tokens[pOutsider], map[string]any{"clientId": clientID, "subscriptions": []string{"workspaces/*?options=" + opts}})
 	if res.Status != http.StatusBadRequest {
 		t.Errorf("forbidden realtime filter: %d %s", res.Status, res.Body)
 	}
-}
-
-// connectRealtime opens the SSE stream and returns the client id and a reader.
-func connectRealtime(t *testing.T, f *fixture) (string, *bufio.Reader) {
-	req, _ := http.NewRequest("GET", f.env.Server.URL+"/api/realtime", nil)
-	res, err := f.env.Server.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { res.Body.Close() })
-	r := bufio.NewReader(res.Body)
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.HasPrefix(line, "data:") {
-			var d struct{ ClientId string }
-			_ = json.Unmarshal([]byte(strings.TrimSpace(strings.TrimPrefix(line, "data:"))), &d)
-			return d.ClientId, r
-		}
-	}
-}
-
-// subscribe returns a channel of the record ids of the events received.
-func subscribe(t *testing.T, f *fixture, token, topic string) <-chan string {
-	clientID, r := connectRealtime(t, f)
-	res := f.env.Do("POST", "/api/realtime", token, map[string]any{"clientId": clientID, "subscriptions": []string{topic}})
-	if res.Status != http.StatusNoContent {
-		t.Fatalf("subscribe: %d %s", res.Status, res.Body)
-	}
-	out := make(chan string, 100)
-	go func() {
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if !strings.HasPrefix(line, "data:") {
-				continue
-			}
-			var d struct {
-				Record struct{ Id string } `json:"record"`
-			}
-			if json.Unmarshal([]byte(strings.TrimSpace(strings.TrimPrefix(line, "data:"))), &d) == nil && d.Record.Id != "" {
-				out <- d.Record.Id
-			}
-		}
-	}()
-	return out
 }

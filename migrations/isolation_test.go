@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -331,7 +332,7 @@ func (f *fixture) attempt(t *testing.T, cc collectionCase, op, p string) (bool, 
 	switch op {
 	case "list":
 		target := cc.target(f)
-		res := f.env.Do(http.MethodGet, base+"?perPage=500", token, nil)
+		res := f.env.Do(http.MethodGet, base+"?filter="+url.QueryEscape(`id = "`+target.Id+`"`), token, nil)
 		if res.Status != http.StatusOK {
 			return false, fmt.Sprintf("status %d", res.Status)
 		}

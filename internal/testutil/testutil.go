@@ -4,12 +4,15 @@
 package testutil
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/pi-crm/pi-crm/hooks"
 	_ "github.com/pi-crm/pi-crm/migrations"
@@ -27,12 +30,17 @@ type Env struct {
 
 // New starts an instance on an empty data dir; it is closed with the test.
 func New(t testing.TB) *Env {
+	return NewWithClock(t, nil)
+}
+
+// NewWithClock is New with the app's clock replaced (nil: time.Now).
+func NewWithClock(t testing.TB, now func() time.Time) *Env {
 	t.Helper()
 	app, err := tests.NewTestApp(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	hooks.Register(app, hooks.Config{})
+	hooks.Register(app, hooks.Config{Now: now})
 
 	r, err := apis.NewRouter(app)
 	if err != nil {
@@ -79,6 +87,12 @@ func (r Response) Code() string {
 // Do sends a request with an optional JSON body and Authorization token.
 func (e *Env) Do(method, path, token string, body any) Response {
 	e.t.Helper()
+	return e.DoWithHeaders(method, path, token, nil, body)
+}
+
+// DoWithHeaders is Do with extra request headers (e.g. X-Api-Key).
+func (e *Env) DoWithHeaders(method, path, token string, headers map[string]string, body any) Response {
+	e.t.Helper()
 	var rdr io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -96,6 +110,9 @@ func (e *Env) Do(method, path, token string, body any) Response {
 	}
 	if token != "" {
 		req.Header.Set("Authorization", token)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	res, err := e.Server.Client().Do(req)
 	if err != nil {
@@ -154,4 +171,89 @@ func (e *Env) Workspace(name string, owner *core.Record, members map[*core.Recor
 		e.Create("workspace_members", map[string]any{"workspace": ws.Id, "user": u.Id, "role": role})
 	}
 	return ws
+}
+
+// connectRealtime opens the SSE stream and returns the client id and the
+// stream reader; the stream closes with the test.
+func connectRealtime(t testing.TB, e *Env) (string, *bufio.Reader) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", e.Server.URL+"/api/realtime", nil)
+	res, err := e.Server.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	r := bufio.NewReader(res.Body)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(line, "data:") {
+			var d struct{ ClientId string }
+			_ = json.Unmarshal([]byte(strings.TrimSpace(strings.TrimPrefix(line, "data:"))), &d)
+			return d.ClientId, r
+		}
+	}
+}
+
+// RealtimeClientID opens a realtime connection and returns its client id.
+func RealtimeClientID(t testing.TB, e *Env) string {
+	id, _ := connectRealtime(t, e)
+	return id
+}
+
+// Subscribe opens a realtime connection, subscribes to topic with the given
+// credentials and returns a channel of the record ids of the events received.
+func Subscribe(t testing.TB, e *Env, token string, headers map[string]string, topic string) <-chan string {
+	t.Helper()
+	clientID, r := connectRealtime(t, e)
+	res := e.DoWithHeaders("POST", "/api/realtime", token, headers, map[string]any{"clientId": clientID, "subscriptions": []string{topic}})
+	if res.Status != http.StatusNoContent {
+		t.Fatalf("subscribe: %d %s", res.Status, res.Body)
+	}
+	out := make(chan string, 100)
+	go func() {
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if !strings.HasPrefix(line, "data:") {
+				continue
+			}
+			var d struct {
+				Record struct{ Id string } `json:"record"`
+			}
+			if json.Unmarshal([]byte(strings.TrimSpace(strings.TrimPrefix(line, "data:"))), &d) == nil && d.Record.Id != "" {
+				out <- d.Record.Id
+			}
+		}
+	}()
+	return out
+}
+
+// CollectUntil gathers event ids until last arrives (or timeout), then a short
+// grace period for stragglers. Events arrive in order, so anything created
+// before last has had its chance to show up.
+func CollectUntil(events <-chan string, last string, timeout time.Duration) map[string]bool {
+	got := map[string]bool{}
+	deadline := time.After(timeout)
+	for !got[last] {
+		select {
+		case id := <-events:
+			got[id] = true
+		case <-deadline:
+			return got
+		}
+	}
+	grace := time.After(300 * time.Millisecond)
+	for {
+		select {
+		case id := <-events:
+			got[id] = true
+		case <-grace:
+			return got
+		}
+	}
 }
