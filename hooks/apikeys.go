@@ -39,13 +39,13 @@ func apiKeyFromEvent(e *core.RequestEvent) *apikeys.Key {
 	return k
 }
 
-func registerAPIKeys(app core.App, keys *apikeys.Service, log *auditor) {
+func registerAPIKeys(app core.App, w *Wiring, keys *apikeys.Service, log *auditor) {
 	h := &apiKeyAuth{app: app, keys: keys, log: log}
 
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
 		se.Router.Bind(&hook.Handler[*core.RequestEvent]{Id: "picrmApiKey", Func: h.middleware, Priority: apiKeyPriority})
-		se.Router.POST("/api/crm/api-keys", h.create).Bind(apis.RequireAuth("users"))
-		se.Router.GET("/api/crm/me", h.me).Bind(apis.RequireAuth("users"))
+		w.route(se.Router, http.MethodPost, "/api/crm/api-keys", h.create).Bind(apis.RequireAuth("users"))
+		w.route(se.Router, http.MethodGet, "/api/crm/me", h.me).Bind(apis.RequireAuth("users"))
 		return se.Next()
 	})
 

@@ -22,7 +22,8 @@ type Config struct {
 
 // Register binds every pi-crm hook, middleware and route to app. main.go and
 // the tests call the same function, so tests exercise the real wiring.
-func Register(app core.App, cfg Config) {
+func Register(app core.App, cfg Config) *Wiring {
+	w := &Wiring{}
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
@@ -32,7 +33,7 @@ func Register(app core.App, cfg Config) {
 
 	log := &auditor{app: app, now: now}
 	registerAudit(app, log)
-	registerAPIKeys(app, apikeys.NewService(app, now), log)
+	registerAPIKeys(app, w, apikeys.NewService(app, now), log)
 
 	registerWorkspaceHooks(app)
 	registerCampaignHooks(app)
@@ -49,4 +50,5 @@ func Register(app core.App, cfg Config) {
 		// late, so routes registered by other handlers are in place first
 		Priority: 999,
 	})
+	return w
 }

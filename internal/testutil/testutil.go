@@ -25,8 +25,12 @@ import (
 type Env struct {
 	App    *tests.TestApp
 	Server *httptest.Server
+	wiring *hooks.Wiring
 	t      testing.TB
 }
+
+// Routes lists the custom routes the app registered ("METHOD /path").
+func (e *Env) Routes() []string { return e.wiring.Routes() }
 
 // New starts an instance on an empty data dir; it is closed with the test.
 func New(t testing.TB) *Env {
@@ -40,7 +44,7 @@ func NewWithClock(t testing.TB, now func() time.Time) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hooks.Register(app, hooks.Config{Now: now})
+	wiring := hooks.Register(app, hooks.Config{Now: now})
 
 	r, err := apis.NewRouter(app)
 	if err != nil {
@@ -59,7 +63,7 @@ func NewWithClock(t testing.TB, now func() time.Time) *Env {
 		srv.Close()
 		app.Cleanup()
 	})
-	return &Env{App: app, Server: srv, t: t}
+	return &Env{App: app, Server: srv, wiring: wiring, t: t}
 }
 
 // Response is a decoded API response.
@@ -256,4 +260,36 @@ func CollectUntil(events <-chan string, last string, timeout time.Duration) map[
 			return got
 		}
 	}
+}
+
+// SuperuserToken creates (once) a superuser and returns an auth token for it.
+func (e *Env) SuperuserToken() string {
+	e.t.Helper()
+	su := e.superuser()
+	tok, err := su.NewAuthToken()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok
+}
+
+// SuperuserID is the id of the superuser SuperuserToken authenticates.
+func (e *Env) SuperuserID() string { return e.superuser().Id }
+
+func (e *Env) superuser() *core.Record {
+	e.t.Helper()
+	if su, err := e.App.FindAuthRecordByEmail(core.CollectionNameSuperusers, "root@example.com"); err == nil {
+		return su
+	}
+	col, err := e.App.FindCollectionByNameOrId(core.CollectionNameSuperusers)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	su := core.NewRecord(col)
+	su.SetEmail("root@example.com")
+	su.SetPassword("password-123")
+	if err := e.App.Save(su); err != nil {
+		e.t.Fatal(err)
+	}
+	return su
 }
