@@ -30,6 +30,8 @@ func newAuditFixture(t *testing.T) *auditFixture {
 	f.owner, f.token = env.User("owner@example.com")
 	f.su = env.SuperuserToken()
 	f.ws = env.Workspace("Audited", f.owner, nil)
+	// custom values need a definition (issue 4)
+	env.Create("custom_field_definitions", map[string]any{"user": f.owner.Id, "field_name": "tier", "label": "Tier", "field_type": "text"})
 	f.contact = env.Create("contacts", map[string]any{"workspace": f.ws.Id, "primary_email": "base@example.org"})
 	return f
 }
@@ -265,7 +267,8 @@ func workspaceFor(f *auditFixture, collection string, rec *core.Record) string {
 // Every mutating custom route must be listed here with how its audit is
 // checked; a new route without an entry fails the test.
 var auditedRoutes = map[string]string{
-	"POST /api/crm/api-keys": "TestAuditActorAndAPIKey",
+	"POST /api/crm/api-keys":             "TestAuditActorAndAPIKey",
+	"POST /api/crm/contacts/{id}/custom": "TestCustomRouteAudited",
 }
 
 func TestEveryMutatingRouteListed(t *testing.T) {

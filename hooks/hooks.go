@@ -37,6 +37,7 @@ func Register(app core.App, cfg Config) *Wiring {
 
 	registerWorkspaceHooks(app)
 	registerCampaignHooks(app)
+	registerContactsCore(app, w, now)
 
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{
 		Func: func(se *core.ServeEvent) error {

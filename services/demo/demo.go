@@ -313,35 +313,36 @@ func (r *run) contact(ws *core.Record, n int, lists []*core.Record, defs []defin
 		c.Set("primary_phone", fmt.Sprintf("+1415555%04d", 100+n))
 	}
 	c.Set("company", companies[n%len(companies)])
+	// custom values go with the contact, through the same validation as the
+	// API; the hooks also write the "Contact created" timeline entry and put
+	// the contact in the default list
+	custom := map[string]any{}
+	for _, d := range defs {
+		if v := demoValue(d, n); v != "" {
+			custom[d.name] = v
+		}
+	}
+	c.Set("custom", custom)
 	if err := r.tx.Save(c); err != nil {
 		return fmt.Errorf("contact %s: %w", email, err)
 	}
 	r.sum.Contacts++
-
-	for _, d := range defs {
-		if v := demoValue(d, n); v != "" {
-			if err := r.save("custom_fields", map[string]any{"contact": c.Id, "field_name": d.name, "field_value": v, "field_type": d.typ}); err != nil {
-				return err
-			}
-		}
-	}
+	r.sum.Entries++
 
 	// a primary list for everyone, and a second list for every other contact
 	primary := lists[n%len(lists)]
-	if err := r.save("contact_list_assignments", map[string]any{"contact": c.Id, "list": primary.Id, "is_primary": true}); err != nil {
+	if err := r.assign(c.Id, primary.Id, true); err != nil {
 		return err
 	}
 	if n%2 == 0 {
 		secondary := lists[(n+1)%len(lists)]
-		if err := r.save("contact_list_assignments", map[string]any{"contact": c.Id, "list": secondary.Id, "is_primary": false}); err != nil {
+		if err := r.assign(c.Id, secondary.Id, false); err != nil {
 			return err
 		}
 	}
 
 	created := r.s.now().Add(-time.Duration(50-n) * 24 * time.Hour).UTC()
-	entries := []map[string]any{
-		{"type": "system", "direction": "internal", "content": "Contact created", "timestamp": created},
-	}
+	var entries []map[string]any
 	switch n % 4 {
 	case 0:
 		entries = append(entries, map[string]any{"type": "call", "direction": "outbound", "content": "Intro call: interested in the spring offer", "timestamp": created.Add(48 * time.Hour), "status": "completed"})
@@ -359,6 +360,20 @@ func (r *run) contact(ws *core.Record, n int, lists []*core.Record, defs []defin
 		r.sum.Entries++
 	}
 	return nil
+}
+
+// assign puts contact in list, updating the assignment the default list
+// already made for a new contact; making one primary demotes the other.
+func (r *run) assign(contactID, listID string, primary bool) error {
+	a, err := r.tx.FindFirstRecordByFilter("contact_list_assignments", "contact = {:c} && list = {:l}", dbx.Params{"c": contactID, "l": listID})
+	if err != nil {
+		return r.save("contact_list_assignments", map[string]any{"contact": contactID, "list": listID, "is_primary": primary})
+	}
+	if a.GetBool("is_primary") == primary {
+		return nil
+	}
+	a.Set("is_primary", primary)
+	return r.tx.Save(a)
 }
 
 func (r *run) save(collection string, fields map[string]any) error {

@@ -1,0 +1,198 @@
+package hooks
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/pi-crm/pi-crm/services/apikeys"
+	"github.com/pi-crm/pi-crm/services/apperr"
+	"github.com/pi-crm/pi-crm/services/audit"
+	"github.com/pi-crm/pi-crm/services/commlog"
+	"github.com/pi-crm/pi-crm/services/contacts"
+	"github.com/pi-crm/pi-crm/services/customfields"
+	"github.com/pi-crm/pi-crm/services/lists"
+	"github.com/pocketbase/pocketbase/apis"
+	"github.com/pocketbase/pocketbase/core"
+)
+
+// contactsCore holds the services behind the contact hooks and routes.
+type contactsCore struct {
+	contacts *contacts.Service
+	custom   *customfields.Service
+	lists    *lists.Service
+	timeline *commlog.Writer
+}
+
+// registerContactsCore wires issue 4's contact invariants. They live in
+// record model hooks, not request hooks, so that REST, batch, the CLI and
+// any service saving a contact all pass through them.
+func registerContactsCore(app core.App, w *Wiring, now func() time.Time) {
+	cs := contacts.NewService(app)
+	tl := commlog.NewWriter(now)
+	c := &contactsCore{
+		contacts: cs,
+		custom:   customfields.NewService(app, cs),
+		lists:    lists.NewService(app, tl),
+		timeline: tl,
+	}
+	c.registerContactHooks(app)
+	c.registerCustomFieldHooks(app)
+	c.registerListHooks(app)
+	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+		c.routes(se, w)
+		return se.Next()
+	})
+}
+
+// inTx runs fn in a transaction with e.App switched to it, and puts e.App
+// back afterwards: the after-success events (realtime among them) read it.
+// fn calls e.Next() itself, so it can work both before and after the write.
+func inTx(e *core.RecordEvent, fn func(tx core.App) error) error {
+	outer := e.App
+	err := outer.RunInTransaction(func(tx core.App) error {
+		e.App = tx
+		return fn(tx)
+	})
+	e.App = outer
+	return apperr.ToAPI(err)
+}
+
+func (c *contactsCore) registerContactHooks(app core.App) {
+	// before validation: the collection's own validation then sees the
+	// normalised values, and a duplicate is a 409, not a generic 400
+	prepare := func(e *core.RecordEvent) error {
+		if err := c.contacts.Prepare(e.App, e.Record); err != nil {
+			return apperr.ToAPI(err)
+		}
+		return e.Next()
+	}
+	app.OnRecordCreate("contacts").BindFunc(prepare)
+	app.OnRecordUpdate("contacts").BindFunc(prepare)
+
+	save := func(e *core.RecordEvent) error {
+		return inTx(e, func(tx core.App) error {
+			created := e.Record.IsNew()
+			changedBase := changedFields(e.Record, contacts.BaseFields)
+			plan, err := c.custom.PlanContact(tx, e.Record)
+			if err != nil {
+				return err
+			}
+			e.Record.Set("custom", plan.Copy())
+			if err := e.Next(); err != nil {
+				return c.contacts.DuplicateFromIndexError(tx, e.Record, err)
+			}
+			if err := c.custom.Apply(tx, e.Record.Id, plan); err != nil {
+				return err
+			}
+			ws := e.Record.GetString("workspace")
+			if created {
+				if err := c.timeline.System(tx, ws, e.Record.Id, "Contact created"); err != nil {
+					return err
+				}
+				return c.lists.AssignDefault(tx, e.Record)
+			}
+			changed := changedBase
+			for _, n := range plan.Changed {
+				changed = append(changed, "custom."+n)
+			}
+			if len(changed) == 0 {
+				return nil
+			}
+			return c.timeline.System(tx, ws, e.Record.Id, "Contact updated: "+strings.Join(changed, ", "))
+		})
+	}
+	app.OnRecordCreateExecute("contacts").BindFunc(save)
+	app.OnRecordUpdateExecute("contacts").BindFunc(save)
+}
+
+func changedFields(rec *core.Record, fields []string) []string {
+	if rec.IsNew() {
+		return nil
+	}
+	orig := rec.Original()
+	var out []string
+	for _, f := range fields {
+		if rec.GetString(f) != orig.GetString(f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (c *contactsCore) routes(se *core.ServeEvent, w *Wiring) {
+	w.route(se.Router, http.MethodGet, "/api/crm/contacts/{id}/custom", c.getCustom).Bind(apis.RequireAuth("users"))
+	w.route(se.Router, http.MethodPost, "/api/crm/contacts/{id}/custom", c.setCustom).Bind(apis.RequireAuth("users"))
+}
+
+// contactFor returns the contact of the route for the caller: its own
+// membership decides, and an API key limited to one workspace sees no other.
+func (c *contactsCore) contactFor(e *core.RequestEvent, scope string) (*core.Record, string, error) {
+	if err := requireScope(e, scope); err != nil {
+		return nil, "", err
+	}
+	rec, role, err := c.contacts.Access(e.Auth.Id, e.Request.PathValue("id"))
+	if err != nil {
+		return nil, "", apperr.ToAPI(err)
+	}
+	if key := apiKeyFromEvent(e); key != nil && key.Workspace != "" && key.Workspace != rec.GetString("workspace") {
+		return nil, "", apperr.ToAPI(apperr.NotFound(contacts.CodeNotFound, "No contact with this id in your workspaces"))
+	}
+	return rec, role, nil
+}
+
+// GET /api/crm/contacts/{id}/custom: the definitions that apply to the
+// contact, each with its value; any member of the workspace may read.
+func (c *contactsCore) getCustom(e *core.RequestEvent) error {
+	rec, _, err := c.contactFor(e, apikeys.ScopeContactsRead)
+	if err != nil {
+		return err
+	}
+	return c.customView(e, rec)
+}
+
+// POST /api/crm/contacts/{id}/custom {"custom": {name: value}}: sets (or,
+// with null, clears) the given values; the others stay. It saves the contact
+// through the same hooks as the collection API: same validation, same
+// transaction, same timeline entry.
+func (c *contactsCore) setCustom(e *core.RequestEvent) error {
+	var body struct {
+		Custom map[string]any `json:"custom"`
+	}
+	if err := e.BindBody(&body); err != nil || body.Custom == nil {
+		return apperr.ToAPI(apperr.BadRequest(customfields.CodeInvalid, `Send the values as {"custom": {"field_name": value}}`))
+	}
+	rec, role, err := c.contactFor(e, apikeys.ScopeContactsWrite)
+	if err != nil {
+		return err
+	}
+	if !contacts.CanWrite(role) {
+		return apperr.ToAPI(contacts.ErrReadOnly)
+	}
+	merged := map[string]any{}
+	if err := rec.UnmarshalJSONField("custom", &merged); err != nil || merged == nil {
+		merged = map[string]any{}
+	}
+	for k, v := range body.Custom {
+		merged[k] = v
+	}
+	rec.Set("custom", merged)
+	audit.Attach(rec, actorOf(e))
+	if err := e.App.Save(rec); err != nil {
+		return err
+	}
+	return c.customView(e, rec)
+}
+
+func (c *contactsCore) customView(e *core.RequestEvent, rec *core.Record) error {
+	fields, values, err := c.custom.ContactView(e.App, rec)
+	if err != nil {
+		return err
+	}
+	return e.JSON(http.StatusOK, map[string]any{
+		"contact":   rec.Id,
+		"workspace": rec.GetString("workspace"),
+		"custom":    values,
+		"fields":    fields,
+	})
+}

@@ -1,0 +1,89 @@
+package hooks
+
+import (
+	"github.com/pi-crm/pi-crm/services/apperr"
+	"github.com/pi-crm/pi-crm/services/customfields"
+	"github.com/pocketbase/pocketbase/core"
+)
+
+// forceKey marks a definition save whose request asked to delete the
+// existing values that do not fit (?force=true). Record model hooks cannot
+// see the request, so the request hook leaves this note on the record (a
+// custom key: never stored, never exported).
+const forceKey = "@custom_field_force"
+
+func (c *contactsCore) registerCustomFieldHooks(app core.App) {
+	// Values written directly (custom_fields collection API, batch,
+	// services): same validation as through the contact, and the contact's
+	// copy follows. Writes made by the customfields package itself are
+	// already validated and copied.
+	prepareRow := func(e *core.RecordEvent) error {
+		if customfields.IsInternal(e.Context) {
+			return e.Next()
+		}
+		if err := c.custom.PrepareRow(e.App, e.Record); err != nil {
+			return apperr.ToAPI(err)
+		}
+		return e.Next()
+	}
+	app.OnRecordCreate("custom_fields").BindFunc(prepareRow)
+	app.OnRecordUpdate("custom_fields").BindFunc(prepareRow)
+	syncCopy := func(e *core.RecordEvent) error {
+		if customfields.IsInternal(e.Context) {
+			return e.Next()
+		}
+		return inTx(e, func(tx core.App) error {
+			if err := e.Next(); err != nil {
+				return err
+			}
+			return c.custom.SyncCopy(tx, e.Record.GetString("contact"), e.Record.GetString("field_name"))
+		})
+	}
+	app.OnRecordCreateExecute("custom_fields").BindFunc(syncCopy)
+	app.OnRecordUpdateExecute("custom_fields").BindFunc(syncCopy)
+	app.OnRecordDeleteExecute("custom_fields").BindFunc(syncCopy)
+
+	// Definitions: see services/customfields/definitions.go for what a
+	// change does to existing values.
+	markForce := func(e *core.RecordRequestEvent) error {
+		if q := e.Request.URL.Query().Get("force"); q == "true" || q == "1" {
+			e.Record.SetRaw(forceKey, true)
+		}
+		return e.Next()
+	}
+	app.OnRecordCreateRequest("custom_field_definitions").BindFunc(markForce)
+	app.OnRecordUpdateRequest("custom_field_definitions").BindFunc(markForce)
+
+	check := func(e *core.RecordEvent) error {
+		if err := c.custom.CheckDefinition(e.App, e.Record); err != nil {
+			return apperr.ToAPI(err)
+		}
+		return e.Next()
+	}
+	app.OnRecordCreate("custom_field_definitions").BindFunc(check)
+	app.OnRecordUpdate("custom_field_definitions").BindFunc(check)
+
+	reconcile := func(e *core.RecordEvent) error {
+		return inTx(e, func(tx core.App) error {
+			orig := e.Record.Original()
+			if e.Record.IsNew() || orig.GetString("field_type") != e.Record.GetString("field_type") ||
+				orig.GetString("options") != e.Record.GetString("options") {
+				force, _ := e.Record.Get(forceKey).(bool)
+				if err := c.custom.Reconcile(tx, customfields.FromRecord(e.Record), force); err != nil {
+					return err
+				}
+			}
+			return e.Next()
+		})
+	}
+	app.OnRecordCreateExecute("custom_field_definitions").BindFunc(reconcile)
+	app.OnRecordUpdateExecute("custom_field_definitions").BindFunc(reconcile)
+	app.OnRecordDeleteExecute("custom_field_definitions").BindFunc(func(e *core.RecordEvent) error {
+		return inTx(e, func(tx core.App) error {
+			if err := c.custom.DeleteValues(tx, customfields.FromRecord(e.Record)); err != nil {
+				return err
+			}
+			return e.Next()
+		})
+	})
+}
