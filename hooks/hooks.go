@@ -4,6 +4,7 @@ package hooks
 
 import (
 	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/pi-crm/pi-crm/services/apikeys"
@@ -44,7 +45,14 @@ func Register(app core.App, cfg Config) *Wiring {
 			se.Router.BindFunc(guard.middleware)
 			if cfg.Public != nil {
 				// the least specific pattern: every API route wins over it
-				se.Router.GET("/{path...}", apis.Static(cfg.Public, true))
+				static := apis.Static(cfg.Public, true)
+				se.Router.GET("/{path...}", func(e *core.RequestEvent) error {
+					// an unknown API path is a JSON 404, never the app's index page
+					if strings.HasPrefix(e.Request.URL.Path, "/api/") {
+						return e.NotFoundError("", nil)
+					}
+					return static(e)
+				})
 			}
 			return se.Next()
 		},

@@ -39,12 +39,17 @@ func New(t testing.TB) *Env {
 
 // NewWithClock is New with the app's clock replaced (nil: time.Now).
 func NewWithClock(t testing.TB, now func() time.Time) *Env {
+	return NewWithConfig(t, hooks.Config{Now: now})
+}
+
+// NewWithConfig is New with the given hooks configuration.
+func NewWithConfig(t testing.TB, cfg hooks.Config) *Env {
 	t.Helper()
 	app, err := tests.NewTestApp(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	wiring := hooks.Register(app, hooks.Config{Now: now})
+	wiring := hooks.Register(app, cfg)
 
 	r, err := apis.NewRouter(app)
 	if err != nil {
