@@ -38,6 +38,7 @@ func Register(app core.App, cfg Config) *Wiring {
 
 	registerWorkspaceHooks(app)
 	registerCampaignHooks(app)
+	registerSearch(app, w)
 	registerContactsCore(app, w, now)
 
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{

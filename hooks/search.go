@@ -1,0 +1,81 @@
+package hooks
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/pi-crm/pi-crm/services/apikeys"
+	"github.com/pi-crm/pi-crm/services/apperr"
+	"github.com/pi-crm/pi-crm/services/search"
+	"github.com/pocketbase/pocketbase/apis"
+	"github.com/pocketbase/pocketbase/core"
+)
+
+// registerSearch adds contact search and the duplicate finder (issue 4,
+// points 5 and 7). Both read only, for any member of the workspace.
+func registerSearch(app core.App, w *Wiring) {
+	s := search.NewService(app)
+	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+		w.route(se.Router, http.MethodGet, "/api/crm/contacts/search", func(e *core.RequestEvent) error {
+			q, err := search.ParseQuery(e.Request.URL.Query())
+			if err != nil {
+				return apperr.ToAPI(err)
+			}
+			if err := searchAccess(e, s, q.Workspace); err != nil {
+				return err
+			}
+			res, err := s.Search(q)
+			if err != nil {
+				return apperr.ToAPI(err)
+			}
+			return e.JSON(http.StatusOK, res)
+		}).Bind(apis.RequireAuth("users"))
+
+		w.route(se.Router, http.MethodGet, "/api/crm/workspaces/{id}/duplicates", func(e *core.RequestEvent) error {
+			ws := e.Request.PathValue("id")
+			if err := searchAccess(e, s, ws); err != nil {
+				return err
+			}
+			page, perPage, err := pageParams(e)
+			if err != nil {
+				return apperr.ToAPI(err)
+			}
+			res, err := s.Duplicates(ws, page, perPage)
+			if err != nil {
+				return apperr.ToAPI(err)
+			}
+			return e.JSON(http.StatusOK, res)
+		}).Bind(apis.RequireAuth("users"))
+		return se.Next()
+	})
+}
+
+// searchAccess: the key's scope first (a 403 says what the key lacks), then
+// membership, including a key restricted to another workspace (a 404).
+func searchAccess(e *core.RequestEvent, s *search.Service, ws string) error {
+	if err := requireScope(e, apikeys.ScopeContactsRead); err != nil {
+		return err
+	}
+	keyWS := ""
+	if key := apiKeyFromEvent(e); key != nil {
+		keyWS = key.Workspace
+	}
+	return apperr.ToAPI(s.CheckMember(ws, e.Auth.Id, keyWS))
+}
+
+func pageParams(e *core.RequestEvent) (int, int, error) {
+	page, perPage := 1, search.DefaultPerPage
+	q := e.Request.URL.Query()
+	var err error
+	if v := q.Get("page"); v != "" {
+		if page, err = strconv.Atoi(v); err != nil || page < 1 || page > 1_000_000 {
+			return 0, 0, apperr.BadRequest(search.CodeInvalid, "page must be a whole number from 1")
+		}
+	}
+	if v := q.Get("perPage"); v != "" {
+		if perPage, err = strconv.Atoi(v); err != nil || perPage < 1 || perPage > search.MaxPerPage {
+			return 0, 0, apperr.BadRequest(search.CodeInvalid, "perPage must be a whole number from 1 to "+strconv.Itoa(search.MaxPerPage))
+		}
+	}
+	return page, perPage, nil
+}
