@@ -29,8 +29,7 @@ func (c *contactsCore) registerListHooks(app core.App) {
 		}
 		return inTx(e, func(tx core.App) error {
 			created := e.Record.IsNew()
-			wasPrimary := !created && e.Record.Original().GetBool("is_primary")
-			prev, err := c.lists.PrepareAssignment(tx, e.Record)
+			prev, wasPrimary, err := c.lists.PrepareAssignment(tx, e.Record)
 			if err != nil {
 				return err
 			}

@@ -49,7 +49,9 @@ func NewService(app core.App, log *commlog.Writer) *Service {
 // PromoteList demotes the other default list of list's workspace when list
 // becomes the default. Call it on tx before list is saved.
 func (s *Service) PromoteList(tx core.App, list *core.Record) error {
-	if !list.GetBool("is_primary") || (!list.IsNew() && list.Original().GetBool("is_primary")) {
+	// the stored state, not list.Original(): a REST update loads the record
+	// before the transaction, and another writer may have changed it since
+	if !list.GetBool("is_primary") {
 		return nil
 	}
 	q := dbx.And(dbx.HashExp{"workspace": list.GetString("workspace"), "is_primary": true})
@@ -70,17 +72,22 @@ func (s *Service) PromoteList(tx core.App, list *core.Record) error {
 }
 
 // PrepareAssignment checks an assignment before it is saved and, when it
-// becomes primary, demotes the contact's previous primary. It returns the
-// list id of that previous primary ("" if none).
-func (s *Service) PrepareAssignment(tx core.App, a *core.Record) (string, error) {
+// is primary, demotes any other primary of the contact. It returns the list
+// id of that previous primary ("" if none) and whether the assignment itself
+// was stored as primary, both read in tx: a REST update loads the record
+// before the transaction, so its Original() may be stale by now.
+func (s *Service) PrepareAssignment(tx core.App, a *core.Record) (prevList string, wasPrimary bool, err error) {
 	var listWS, contactWS string
 	_ = tx.DB().Select("workspace").From("contact_lists").Where(dbx.HashExp{"id": a.GetString("list")}).Limit(1).Row(&listWS)
 	_ = tx.DB().Select("workspace").From("contacts").Where(dbx.HashExp{"id": a.GetString("contact")}).Limit(1).Row(&contactWS)
 	if listWS != "" && contactWS != "" && listWS != contactWS {
-		return "", apperr.BadRequest(CodeWorkspaceMismatch, "The list belongs to another workspace than the contact")
+		return "", false, apperr.BadRequest(CodeWorkspaceMismatch, "The list belongs to another workspace than the contact")
 	}
-	if !a.GetBool("is_primary") || (!a.IsNew() && a.Original().GetBool("is_primary")) {
-		return "", nil
+	if !a.IsNew() {
+		_ = tx.DB().Select("is_primary").From("contact_list_assignments").Where(dbx.HashExp{"id": a.Id}).Limit(1).Row(&wasPrimary)
+	}
+	if !a.GetBool("is_primary") {
+		return "", wasPrimary, nil
 	}
 	q := dbx.And(dbx.HashExp{"contact": a.GetString("contact"), "is_primary": true})
 	if a.Id != "" {
@@ -88,17 +95,16 @@ func (s *Service) PrepareAssignment(tx core.App, a *core.Record) (string, error)
 	}
 	prev, err := tx.FindAllRecords("contact_list_assignments", q)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	prevList := ""
 	for _, p := range prev {
 		prevList = p.GetString("list")
 		p.Set("is_primary", false)
 		if err := tx.SaveWithContext(Quiet(context.Background()), p); err != nil {
-			return "", err
+			return "", false, err
 		}
 	}
-	return prevList, nil
+	return prevList, wasPrimary, nil
 }
 
 // LogAssignment writes the timeline entry of a saved assignment: created
