@@ -45,19 +45,6 @@ func registerContactsCore(app core.App, w *Wiring, now func() time.Time) {
 	})
 }
 
-// inTx runs fn in a transaction with e.App switched to it, and puts e.App
-// back afterwards: the after-success events (realtime among them) read it.
-// fn calls e.Next() itself, so it can work both before and after the write.
-func inTx(e *core.RecordEvent, fn func(tx core.App) error) error {
-	outer := e.App
-	err := outer.RunInTransaction(func(tx core.App) error {
-		e.App = tx
-		return fn(tx)
-	})
-	e.App = outer
-	return apperr.ToAPI(err)
-}
-
 func (c *contactsCore) registerContactHooks(app core.App) {
 	// before validation: the collection's own validation then sees the
 	// normalised values, and a duplicate is a 409, not a generic 400

@@ -1,22 +1,33 @@
 package hooks
 
-import "github.com/pocketbase/pocketbase/core"
+import (
+	"github.com/pi-crm/pi-crm/services/apperr"
+	"github.com/pocketbase/pocketbase/core"
+)
 
-// withinTransaction runs the rest of a record's execute chain and fn in one
-// transaction, so a hook's extra writes commit or roll back with the record.
+// inTx runs fn in a transaction with e.App switched to it; fn calls e.Next()
+// itself, so it can work both before and after the record's own write, and
+// its extra writes commit or roll back with the record.
 //
 // e.App is put back afterwards: the after-success events (realtime broadcast
 // among them) read it, and on the finished transaction's app they would wait
 // for a commit that already happened and never fire.
-func withinTransaction(e *core.RecordEvent, fn func(tx core.App) error) error {
+func inTx(e *core.RecordEvent, fn func(tx core.App) error) error {
 	outer := e.App
 	err := outer.RunInTransaction(func(tx core.App) error {
 		e.App = tx
+		return fn(tx)
+	})
+	e.App = outer
+	return apperr.ToAPI(err)
+}
+
+// withinTransaction is inTx for hooks that only add writes after the record's own.
+func withinTransaction(e *core.RecordEvent, fn func(tx core.App) error) error {
+	return inTx(e, func(tx core.App) error {
 		if err := e.Next(); err != nil {
 			return err
 		}
 		return fn(tx)
 	})
-	e.App = outer
-	return err
 }
