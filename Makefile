@@ -16,12 +16,25 @@ run: build
 	@echo "pi-crm: http://$(HTTP)/  (admin dashboard: http://$(HTTP)/_/)"
 	$(BIN) serve --dir $(DATA_DIR) --http $(HTTP)
 
-## build: the binary for this machine, in bin/pi-crm
-build:
+## ui: the web UI (ui/, Svelte + Vite) built into pb_public/, which the binary
+## embeds; rebuilt only when its sources or lock file changed
+UI_SRC := $(shell find ui/src -type f 2>/dev/null) ui/index.html ui/vite.config.js ui/scripts/clean-out.mjs
+
+ui: pb_public/index.html
+
+ui/node_modules/.installed: ui/package.json ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund
+	touch $@
+
+pb_public/index.html: ui/node_modules/.installed $(UI_SRC)
+	cd ui && npm run build
+
+## build: the binary for this machine (with the UI embedded), in bin/pi-crm
+build: ui
 	go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
 
 ## build-pi: static binaries for a Raspberry Pi (64-bit and 32-bit OS)
-build-pi:
+build-pi: ui
 	GOOS=linux GOARCH=arm64 go build -trimpath -ldflags "$(LDFLAGS)" -o bin/pi-crm-linux-arm64 .
 	GOOS=linux GOARCH=arm GOARM=7 go build -trimpath -ldflags "$(LDFLAGS)" -o bin/pi-crm-linux-armv7 .
 
@@ -37,4 +50,5 @@ test-js: build
 	cd e2e && BIN=../$(BIN) node run.mjs
 
 clean:
-	rm -rf bin e2e/node_modules e2e/screenshots
+	rm -rf bin e2e/node_modules e2e/screenshots ui/node_modules
+	find pb_public -mindepth 1 -not -name .placeholder.html -delete

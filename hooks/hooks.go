@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pi-crm/pi-crm/services/apikeys"
+	"github.com/pi-crm/pi-crm/services/imports"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
@@ -19,6 +20,9 @@ type Config struct {
 	Public fs.FS
 	// Now is the clock (nil: time.Now); tests move it to expire keys.
 	Now func() time.Time
+	// ImportRunner runs import jobs (nil: a runner with two workers); tests
+	// pass their own and Wait on it.
+	ImportRunner *imports.Runner
 }
 
 // Register binds every pi-crm hook, middleware and route to app. main.go and
@@ -40,6 +44,8 @@ func Register(app core.App, cfg Config) *Wiring {
 	registerCampaignHooks(app)
 	registerSearch(app, w)
 	registerContactsCore(app, w, now)
+	registerImports(app, w, cfg.ImportRunner, now)
+	registerMerge(app, w, now)
 
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{
 		Func: func(se *core.ServeEvent) error {

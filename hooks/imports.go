@@ -1,0 +1,223 @@
+package hooks
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/pi-crm/pi-crm/services/apikeys"
+	"github.com/pi-crm/pi-crm/services/apperr"
+	"github.com/pi-crm/pi-crm/services/audit"
+	"github.com/pi-crm/pi-crm/services/contacts"
+	"github.com/pi-crm/pi-crm/services/customfields"
+	"github.com/pi-crm/pi-crm/services/imports"
+	"github.com/pocketbase/pocketbase/apis"
+	"github.com/pocketbase/pocketbase/core"
+)
+
+// maxImportBytes bounds one upload (the file streams to disk; this only
+// stops a runaway client from filling it).
+const maxImportBytes = 2 << 30
+
+// registerImports wires CSV import and export (issue 5). runner runs the
+// jobs (nil: two workers); tests pass their own to wait for jobs.
+func registerImports(app core.App, w *Wiring, runner *imports.Runner, now func() time.Time) *imports.Service {
+	cs := contacts.NewService(app)
+	svc := imports.NewService(app, cs, customfields.NewService(app, cs), runner, now)
+	registerImportRoutes(app, w, svc)
+	return svc
+}
+
+type importsHandler struct {
+	svc *imports.Service
+}
+
+func registerImportRoutes(app core.App, w *Wiring, svc *imports.Service) {
+	h := &importsHandler{svc: svc}
+	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+		// jobs a previous process left running are marked failed with their
+		// committed counts before anything else can start one
+		if n, err := svc.RecoverInterrupted(); err != nil {
+			app.Logger().Error("imports: recovering interrupted jobs", "error", err)
+		} else if n > 0 {
+			app.Logger().Warn("imports: jobs interrupted by a restart marked failed", "count", n)
+		}
+		w.route(se.Router, http.MethodPost, "/api/crm/workspaces/{id}/import", h.start).
+			Bind(apis.RequireAuth("users"), apis.BodyLimit(maxImportBytes))
+		w.route(se.Router, http.MethodGet, "/api/crm/workspaces/{id}/export", h.export).Bind(apis.RequireAuth("users"))
+		w.route(se.Router, http.MethodGet, "/api/crm/import-jobs/{id}/errors.csv", h.errors).Bind(apis.RequireAuth("users"))
+		w.route(se.Router, http.MethodPost, "/api/crm/import-jobs/{id}/undo", h.undo).Bind(apis.RequireAuth("users"))
+		return se.Next()
+	})
+}
+
+// access checks the key's scope, the key's workspace and the caller's role.
+// A workspace the caller is not a member of is a 404.
+func (h *importsHandler) access(e *core.RequestEvent, ws string, write bool) error {
+	scope := apikeys.ScopeContactsRead
+	if write {
+		scope = apikeys.ScopeContactsWrite
+	}
+	if err := requireScope(e, scope); err != nil {
+		return err
+	}
+	notFound := apperr.ToAPI(apperr.NotFound(imports.CodeWorkspace, "No such workspace, or you are not a member of it"))
+	if key := apiKeyFromEvent(e); key != nil && key.Workspace != "" && key.Workspace != ws {
+		return notFound
+	}
+	role := h.svc.Role(ws, e.Auth.Id)
+	if role == "" {
+		return notFound
+	}
+	if write && !imports.CanWrite(role) {
+		return apperr.ToAPI(apperr.Forbidden(imports.CodeForbidden, "Viewers cannot import contacts: ask a workspace admin for the editor role"))
+	}
+	return nil
+}
+
+// POST /api/crm/workspaces/{id}/import, multipart: "options" (JSON, see
+// imports.Options) and "file" (the CSV). Returns the queued job at once
+// (202); follow it through the import_jobs record (realtime).
+func (h *importsHandler) start(e *core.RequestEvent) error {
+	ws := e.Request.PathValue("id")
+	if err := h.access(e, ws, true); err != nil {
+		return err
+	}
+	if err := h.svc.CheckStart(imports.Input{Workspace: ws}); err != nil {
+		return apperr.ToAPI(err)
+	}
+	mt, _, _ := mime.ParseMediaType(e.Request.Header.Get("Content-Type"))
+	if mt != "multipart/form-data" {
+		return apperr.ToAPI(apperr.BadRequest(imports.CodeInvalidFile, "send multipart/form-data with a \"file\" part (the CSV) and an optional \"options\" part (JSON)"))
+	}
+	mr, err := e.Request.MultipartReader()
+	if err != nil {
+		return apperr.ToAPI(apperr.BadRequest(imports.CodeInvalidFile, "the multipart body cannot be read: "+err.Error()))
+	}
+	var rawOpts []byte
+	var staged, fileName string
+	defer func() {
+		if staged != "" {
+			os.Remove(staged)
+		}
+	}()
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return apperr.ToAPI(apperr.BadRequest(imports.CodeInvalidFile, "the upload was cut off or is not valid multipart: "+err.Error()))
+		}
+		switch part.FormName() {
+		case "options":
+			rawOpts, err = io.ReadAll(io.LimitReader(part, 64<<10))
+		case "file":
+			if staged != "" {
+				return apperr.ToAPI(apperr.BadRequest(imports.CodeInvalidFile, "send one file per import"))
+			}
+			fileName = part.FileName()
+			staged, err = h.svc.Stage(part)
+		}
+		part.Close()
+		if err != nil {
+			return apperr.ToAPI(apperr.BadRequest(imports.CodeInvalidFile, "the upload could not be read: "+err.Error()))
+		}
+	}
+	if staged == "" {
+		return apperr.ToAPI(apperr.BadRequest(imports.CodeInvalidFile, "the \"file\" part (the CSV file) is missing"))
+	}
+	opts, err := imports.ParseOptions(rawOpts)
+	if err != nil {
+		return apperr.ToAPI(err)
+	}
+	if fileName == "" {
+		fileName = "upload.csv"
+	}
+	job, err := h.svc.Start(imports.Input{Workspace: ws, FileName: fileName, Options: opts, Actor: actorOf(e)}, staged)
+	staged = "" // Start moved or removed it
+	if err != nil {
+		return apperr.ToAPI(err)
+	}
+	return e.JSON(http.StatusAccepted, job)
+}
+
+func (h *importsHandler) job(e *core.RequestEvent, write bool) (*core.Record, error) {
+	job, err := h.svc.Job(e.Request.PathValue("id"))
+	if err != nil {
+		return nil, apperr.ToAPI(err)
+	}
+	// a job of a workspace the caller cannot see is a 404 like a missing one
+	if err := h.access(e, job.GetString("workspace"), write); err != nil {
+		return nil, err
+	}
+	return job, nil
+}
+
+// GET /api/crm/import-jobs/{id}/errors.csv: the job's error report (row,
+// column, code, message), for any member of its workspace.
+func (h *importsHandler) errors(e *core.RequestEvent) error {
+	job, err := h.job(e, false)
+	if err != nil {
+		return err
+	}
+	f, err := h.svc.OpenErrorReport(job.Id)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	e.Response.Header().Set("Content-Disposition", `attachment; filename="import-`+job.Id+`-errors.csv"`)
+	return e.Stream(http.StatusOK, "text/csv; charset=utf-8", f)
+}
+
+// POST /api/crm/import-jobs/{id}/undo (editor+).
+func (h *importsHandler) undo(e *core.RequestEvent) error {
+	job, err := h.job(e, true)
+	if err != nil {
+		return err
+	}
+	job, err = h.svc.Undo(job.Id, actorOf(e))
+	if err != nil {
+		return apperr.ToAPI(err)
+	}
+	return e.JSON(http.StatusOK, job)
+}
+
+// GET /api/crm/workspaces/{id}/export?columns=a,b&list=ID&q=term&cf.<name>=value
+func (h *importsHandler) export(e *core.RequestEvent) error {
+	ws := e.Request.PathValue("id")
+	if err := h.access(e, ws, false); err != nil {
+		return err
+	}
+	v := e.Request.URL.Query()
+	q := imports.ExportQuery{Workspace: ws, List: v.Get("list"), Q: v.Get("q"), Custom: map[string]string{}}
+	if c := v.Get("columns"); c != "" {
+		q.Columns = strings.Split(c, ",")
+	}
+	for k, vals := range v {
+		if name, ok := strings.CutPrefix(k, "cf."); ok && len(vals) > 0 {
+			q.Custom[name] = vals[0]
+		}
+	}
+	// errors in the query are found before the first byte is sent
+	if err := h.svc.CheckExport(q); err != nil {
+		return apperr.ToAPI(err)
+	}
+	e.Response.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	e.Response.Header().Set("Content-Disposition", `attachment; filename="contacts-`+ws+`.csv"`)
+	e.Response.WriteHeader(http.StatusOK)
+	n, err := h.svc.Export(e.Response, q)
+	if err != nil {
+		e.App.Logger().Error("export failed midway", "workspace", ws, "rows", n, "error", err)
+		return nil // the status is sent; the truncated file is all we can do
+	}
+	if err := audit.Log(e.App, audit.Entry{Actor: actorOf(e), Workspace: ws, Action: imports.ActionExport, EntityType: "contacts",
+		Details: map[string]any{"rows": n, "list": q.List, "q": q.Q, "custom": q.Custom, "columns": q.Columns}}, h.svc.Now()); err != nil {
+		e.App.Logger().Error("export: audit entry not written", "error", err)
+	}
+	return nil
+}

@@ -1,0 +1,933 @@
+package imports
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/pi-crm/pi-crm/services/audit"
+	"github.com/pi-crm/pi-crm/services/contacts"
+	"github.com/pi-crm/pi-crm/services/csvio"
+	"github.com/pi-crm/pi-crm/services/customfields"
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
+)
+
+// Row error codes (the error report's "code" column).
+const (
+	RowInvalidEmail  = contacts.CodeInvalidEmail
+	RowInvalidPhone  = contacts.CodeInvalidPhone
+	RowDuplicate     = contacts.CodeDuplicate
+	RowTooLong       = "value_too_long"
+	RowCustomInvalid = customfields.CodeInvalid
+	RowRequired      = "custom_field_required"
+	RowDupInFile     = "duplicate_in_file"
+	RowNoMatch       = "no_match"
+	RowAmbiguous     = "match_ambiguous"
+	RowEmpty         = "empty_row"
+	RowExtraCells    = "row_extra_cells"
+)
+
+var reportHeader = []string{"row", "column", "code", "message"}
+
+// RowError is one line of the error report.
+type RowError struct {
+	Row     int    `json:"row"`
+	Column  string `json:"column"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// maxLen of the base text fields (the collection's limits, in characters).
+var maxLen = [5]int{100, 100, 0, 0, 200}
+
+const (
+	iFirst = iota
+	iLast
+	iEmail
+	iPhone
+	iCompany
+)
+
+type column struct {
+	header string
+	target csvio.Target
+	base   int // index in the base array for KindBase
+}
+
+type customValue struct{ name, value, typ string }
+
+// prepared is a parsed and validated row.
+type prepared struct {
+	row    int
+	base   [5]string
+	custom []customValue
+	errs   []RowError
+	empty  bool
+}
+
+type existing struct {
+	ID      string `db:"id"`
+	First   string `db:"first_name"`
+	Last    string `db:"last_name"`
+	Email   string `db:"primary_email"`
+	Phone   string `db:"primary_phone"`
+	Company string `db:"company"`
+	Custom  string `db:"custom"`
+}
+
+func (e *existing) base() [5]string { return [5]string{e.First, e.Last, e.Email, e.Phone, e.Company} }
+
+// journalEntry is one line of the undo journal: one batch.
+type journalEntry struct {
+	Created []string       `json:"created,omitempty"`
+	Updated []updatedEntry `json:"updated,omitempty"`
+	// Assigned are list assignments the batch added to existing contacts.
+	Assigned []string `json:"assigned,omitempty"`
+}
+
+type updatedEntry struct {
+	ID   string            `json:"id"`
+	Base map[string]string `json:"base,omitempty"`
+	// Custom: field → [value, type] before the import, or null when unset.
+	Custom map[string]*[2]string `json:"custom,omitempty"`
+}
+
+type engine struct {
+	s        *Service
+	job      *core.Record
+	ws       string
+	opts     Options
+	country  string
+	cols     []column
+	defs     map[string]customfields.Definition
+	defaults []customValue // applied to created contacts
+	required []string
+	listID   string
+	defList  string
+	fileName string
+	counts   Counts
+	seed     maphash.Seed
+	seen     map[uint64]int32
+	report   *csvio.Writer
+	reportF  *os.File
+	reportB  *bufio.Writer
+	nErrors  int
+	sample   []RowError
+	journal  *os.File
+	lastSave time.Time
+	progress func(Counts)
+	batchNo  int
+	newDefs  []string
+}
+
+var errCrash = errors.New("simulated crash")
+
+// Run executes job on src. It returns the final counts; the job record
+// holds them too, with the status, and so does one audit entry.
+func (s *Service) Run(job *core.Record, src io.Reader, actor audit.Actor, progress func(Counts)) (Counts, error) {
+	e := &engine{s: s, job: job, ws: job.GetString("workspace"), seed: maphash.MakeSeed(), seen: map[uint64]int32{},
+		progress: progress, fileName: job.GetString("file_name")}
+	_ = job.UnmarshalJSONField("options", &e.opts)
+	job.Set("status", StatusRunning)
+	if err := s.app.Save(skip(job)); err != nil {
+		return e.counts, err
+	}
+	err := e.run(src, actor)
+	if errors.Is(err, errCrash) {
+		return e.counts, err // the "process" died: leave the job as it is
+	}
+	e.closeFiles()
+	if err != nil {
+		job.Set("counts", e.counts)
+		s.fail(job, err)
+		return e.counts, err
+	}
+	return e.counts, e.finish(actor)
+}
+
+func (e *engine) closeFiles() {
+	if e.report != nil {
+		_ = e.report.Flush()
+		_ = e.reportB.Flush()
+		_ = e.reportF.Close()
+		e.report = nil
+	}
+	if e.journal != nil {
+		_ = e.journal.Close()
+		e.journal = nil
+	}
+}
+
+func (e *engine) run(src io.Reader, actor audit.Actor) error {
+	r, err := csvio.NewReader(src)
+	if err != nil {
+		return err
+	}
+	e.country = e.s.contacts.WorkspaceCountry(e.s.app, e.ws)
+	if err := e.plan(r.Header, actor); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(e.s.Dir(e.job.Id), 0o700); err != nil {
+		return err
+	}
+	if e.reportF, err = os.Create(e.s.ErrorReportPath(e.job.Id)); err != nil {
+		return err
+	}
+	e.reportB = bufio.NewWriterSize(e.reportF, 32<<10)
+	if e.report, err = csvio.NewWriter(e.reportB); err != nil {
+		return err
+	}
+	if err := e.report.Write(reportHeader); err != nil {
+		return err
+	}
+	if !e.opts.DryRun {
+		if e.journal, err = os.OpenFile(e.s.journalPath(e.job.Id), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err != nil {
+			return err
+		}
+	}
+	_ = e.s.app.DB().Select("id").From("contact_lists").
+		Where(dbx.HashExp{"workspace": e.ws, "is_primary": true}).Limit(1).Row(&e.defList)
+	e.listID = e.opts.List
+
+	// parsing and validation (normalisation, phone numbers) run on their own
+	// goroutine, overlapping the writes of the previous batch
+	batches := make(chan []prepared, 2)
+	parseErr := make(chan error, 1)
+	stop := make(chan struct{})
+	go func() {
+		defer close(batches)
+		batch := make([]prepared, 0, e.s.BatchSize)
+		for {
+			rec, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				parseErr <- fmt.Errorf("after row %d: %w", r.Row, err)
+				return
+			}
+			batch = append(batch, e.prepare(r.Row, rec))
+			if len(batch) == e.s.BatchSize {
+				select {
+				case batches <- batch:
+				case <-stop:
+					return
+				}
+				batch = make([]prepared, 0, e.s.BatchSize)
+			}
+		}
+		if len(batch) > 0 {
+			select {
+			case batches <- batch:
+			case <-stop:
+			}
+		}
+		parseErr <- nil
+	}()
+	defer func() {
+		close(stop)
+		for range batches { // let the parser exit
+		}
+	}()
+	for batch := range batches {
+		if err := e.write(batch); err != nil {
+			return err
+		}
+	}
+	return <-parseErr
+}
+
+// plan resolves the mapping of each column and creates the custom fields
+// the mapping defines (not in a dry run).
+func (e *engine) plan(header []string, actor audit.Actor) error {
+	defs, err := e.s.custom.ForWorkspace(e.s.app, e.ws)
+	if err != nil {
+		return err
+	}
+	e.defs = defs
+	var known []csvio.CustomField
+	for _, d := range defs {
+		known = append(known, csvio.CustomField{Name: d.Name, Label: d.Label})
+	}
+	sort.Slice(known, func(i, j int) bool { return known[i].Name < known[j].Name })
+	auto := e.opts.AutoMap == nil || *e.opts.AutoMap
+	used := map[string]bool{}
+	for h := range e.opts.Mapping {
+		if !slices.Contains(header, h) {
+			return fmt.Errorf("options.mapping names column %q, which the file does not have (its columns: %s)", h, strings.Join(header, ", "))
+		}
+	}
+	var resolved []map[string]any
+	for _, h := range header {
+		t := csvio.Target{Kind: csvio.KindIgnore}
+		if raw, ok := e.opts.Mapping[h]; ok {
+			if t, err = csvio.ParseTarget(raw, h); err != nil {
+				return err
+			}
+		} else if auto {
+			t = csvio.AutoTarget(h, known)
+		}
+		c := column{header: h, target: t, base: -1}
+		switch t.Kind {
+		case csvio.KindBase:
+			c.base = slices.Index(csvio.BaseFields, t.Field)
+			if c.base < 0 {
+				return fmt.Errorf("column %q: %q is not a contact field", h, t.Field)
+			}
+		case csvio.KindCustom:
+			if _, ok := defs[t.Field]; !ok {
+				return fmt.Errorf("column %q: there is no custom field %q in this workspace (map it to \"new:TYPE\" to create one)", h, t.Field)
+			}
+			if used["cf:"+t.Field] {
+				return fmt.Errorf("column %q: custom field %q is already mapped from another column", h, t.Field)
+			}
+			used["cf:"+t.Field] = true
+		case csvio.KindNew:
+			if err := e.define(&t, actor); err != nil {
+				return fmt.Errorf("column %q: %w", h, err)
+			}
+			c.target = csvio.Target{Kind: csvio.KindCustom, Field: t.Field}
+		case csvio.KindFullName, csvio.KindIgnore:
+		default:
+			return fmt.Errorf("column %q: unknown mapping kind %q", h, t.Kind)
+		}
+		e.cols = append(e.cols, c)
+		resolved = append(resolved, map[string]any{"column": h, "kind": c.target.Kind, "field": c.target.Field})
+	}
+	for _, d := range defs {
+		if d.Default != "" {
+			if v, err := d.Canonical(d.Default, e.country); err == nil && v != "" {
+				e.defaults = append(e.defaults, customValue{d.Name, v, d.Type})
+			}
+		}
+		if d.Required {
+			e.required = append(e.required, d.Name)
+		}
+	}
+	sort.Strings(e.required)
+	// the mapping the job actually used, for the UI and the CLI summary
+	opts := map[string]any{}
+	_ = e.job.UnmarshalJSONField("options", &opts)
+	opts["resolved_mapping"] = resolved
+	e.job.Set("options", opts)
+	return nil
+}
+
+// define creates (or, in a dry run, only checks) a new workspace custom field.
+func (e *engine) define(t *csvio.Target, actor audit.Actor) error {
+	if d, ok := e.defs[t.Field]; ok {
+		if d.Type != t.Type {
+			return fmt.Errorf("custom field %q already exists with type %s", t.Field, d.Type)
+		}
+		return nil
+	}
+	col, err := e.s.app.FindCachedCollectionByNameOrId("custom_field_definitions")
+	if err != nil {
+		return err
+	}
+	user := actor.UserID
+	if user == "" {
+		_ = e.s.app.DB().Select("owner").From("workspaces").Where(dbx.HashExp{"id": e.ws}).Limit(1).Row(&user)
+	}
+	rec := core.NewRecord(col)
+	rec.Set("user", user)
+	rec.Set("workspace", e.ws)
+	rec.Set("field_name", t.Field)
+	rec.Set("label", t.Label)
+	rec.Set("field_type", t.Type)
+	rec.Set("options", t.Options)
+	d := customfields.FromRecord(rec)
+	d.Options = t.Options
+	if errs := customfields.ValidateDefinition(d); len(errs) > 0 {
+		return fmt.Errorf("new custom field %q: %v", t.Field, errs)
+	}
+	if !e.opts.DryRun {
+		audit.Attach(rec, actor)
+		if err := e.s.app.Save(rec); err != nil {
+			return fmt.Errorf("new custom field %q: %w", t.Field, err)
+		}
+		d = customfields.FromRecord(rec)
+		e.newDefs = append(e.newDefs, t.Field)
+	}
+	e.defs[t.Field] = d
+	return nil
+}
+
+// prepare reads one row: mapping, normalisation, validation. It runs on the
+// parser goroutine and touches no shared state.
+func (e *engine) prepare(row int, rec []string) prepared {
+	p := prepared{row: row, empty: true}
+	fail := func(col, code, msg string) {
+		p.errs = append(p.errs, RowError{Row: row, Column: col, Code: code, Message: msg})
+	}
+	for i := len(e.cols); i < len(rec); i++ {
+		if strings.TrimSpace(rec[i]) != "" {
+			fail("", RowExtraCells, fmt.Sprintf("the row has %d cells but the header only %d: a value may contain an unquoted delimiter", len(rec), len(e.cols)))
+			break
+		}
+	}
+	var full string
+	for i, c := range e.cols {
+		if i >= len(rec) {
+			break // a short (ragged) row: the missing cells are empty
+		}
+		v := strings.TrimSpace(csvio.Restore(rec[i]))
+		if v == "" || c.target.Kind == csvio.KindIgnore {
+			continue
+		}
+		p.empty = false
+		switch c.target.Kind {
+		case csvio.KindFullName:
+			full = v
+		case csvio.KindBase:
+			if p.base[c.base] != "" {
+				continue // several columns for one field (Phone 1, Phone 2): the first filled one wins
+			}
+			switch c.base {
+			case iEmail:
+				n, err := contacts.NormalizeEmail(v)
+				if err != nil {
+					fail(c.header, RowInvalidEmail, fmt.Sprintf("%q is not a valid email address", v))
+					continue
+				}
+				v = n
+			case iPhone:
+				n, err := contacts.NormalizePhone(v, e.country)
+				if err != nil {
+					fail(c.header, RowInvalidPhone, fmt.Sprintf("%q is not a valid phone number in %s: write it with its country code", v, e.country))
+					continue
+				}
+				v = n
+			default:
+				if n := utf8.RuneCountInString(v); n > maxLen[c.base] {
+					fail(c.header, RowTooLong, fmt.Sprintf("%s is %d characters long; at most %d fit", c.target.Field, n, maxLen[c.base]))
+					continue
+				}
+			}
+			p.base[c.base] = v
+		case csvio.KindCustom:
+			d := e.defs[c.target.Field]
+			cv, err := d.Canonical(v, e.country)
+			if err != nil {
+				fail(c.header, RowCustomInvalid, d.Name+" "+err.Error())
+				continue
+			}
+			p.custom = append(p.custom, customValue{d.Name, cv, d.Type})
+		}
+	}
+	if full != "" && p.base[iFirst] == "" && p.base[iLast] == "" {
+		first, last := full, ""
+		if i := strings.LastIndexByte(full, ' '); i > 0 {
+			first, last = strings.TrimSpace(full[:i]), full[i+1:]
+		}
+		if utf8.RuneCountInString(first) > 100 || utf8.RuneCountInString(last) > 100 {
+			fail("", RowTooLong, "the name is longer than 100 characters")
+		}
+		p.base[iFirst], p.base[iLast] = first, last
+	}
+	return p
+}
+
+func (e *engine) key(prefix byte, v string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(e.seed)
+	h.WriteByte(prefix)
+	h.WriteString(v)
+	return h.Sum64()
+}
+
+func (e *engine) reportRow(errs ...RowError) error {
+	for _, re := range errs {
+		e.nErrors++
+		if len(e.sample) < 20 {
+			e.sample = append(e.sample, re)
+		}
+		if err := e.report.Write([]string{fmt.Sprint(re.Row), re.Column, re.Code, re.Message}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// action is what the batch does with one row.
+type action struct {
+	p       *prepared
+	create  bool
+	id      string
+	base    [5]string      // new base values
+	custom  map[string]any // new read copy
+	set     []customValue  // custom rows to write
+	before  *updatedEntry  // update: the values overwritten
+	changed []string       // update: changed field names, for the timeline
+	assign  []assignment   // list assignments to add
+}
+
+type assignment struct {
+	id, list string
+	primary  bool
+}
+
+// write decides what each row of the batch does and writes the batch in one
+// transaction.
+func (e *engine) write(batch []prepared) error {
+	e.batchNo++
+	// 1. rows that fail on their own, empty rows, duplicates within the file
+	var live []*prepared
+	for i := range batch {
+		p := &batch[i]
+		e.counts.Read++
+		switch {
+		case len(p.errs) > 0:
+			e.counts.Failed++
+			if err := e.reportRow(p.errs...); err != nil {
+				return err
+			}
+			continue
+		case p.empty:
+			e.counts.Skipped++
+			if err := e.reportRow(RowError{p.row, "", RowEmpty, "the row has no value in any imported column"}); err != nil {
+				return err
+			}
+			continue
+		}
+		dup := int32(0)
+		var keys []uint64
+		if v := p.base[iEmail]; v != "" {
+			keys = append(keys, e.key('e', v))
+		}
+		if v := p.base[iPhone]; v != "" {
+			keys = append(keys, e.key('p', v))
+		}
+		for _, k := range keys {
+			if r, ok := e.seen[k]; ok {
+				dup = r
+			}
+		}
+		if dup != 0 {
+			e.counts.Skipped++
+			if err := e.reportRow(RowError{p.row, "", RowDupInFile, fmt.Sprintf("the same email or phone as row %d, which was imported instead", dup)}); err != nil {
+				return err
+			}
+			continue
+		}
+		for _, k := range keys {
+			e.seen[k] = int32(p.row)
+		}
+		live = append(live, p)
+	}
+
+	// 2. existing contacts with the batch's emails and phones
+	byEmail, byPhone, err := e.lookup(live)
+	if err != nil {
+		return err
+	}
+	now := types.NowDateTime().String()
+	var acts []*action
+	var matchedIDs []string
+	for _, p := range live {
+		m, errRow := e.match(p, byEmail, byPhone)
+		if errRow != nil {
+			e.counts.Failed++
+			if err := e.reportRow(*errRow); err != nil {
+				return err
+			}
+			continue
+		}
+		switch {
+		case m == nil && e.opts.Mode == ModeUpdate:
+			e.counts.Skipped++
+			if err := e.reportRow(RowError{p.row, "", RowNoMatch, "no contact has this email or phone (mode update only changes existing contacts)"}); err != nil {
+				return err
+			}
+		case m != nil && e.opts.Mode == ModeCreate:
+			e.counts.Failed++
+			field := "primary_email"
+			if p.base[iEmail] == "" || p.base[iEmail] != m.Email {
+				field = "primary_phone"
+			}
+			if err := e.reportRow(RowError{p.row, field, RowDuplicate, "a contact with this " + strings.ReplaceAll(strings.TrimPrefix(field, "primary_"), "_", " ") +
+				" already exists (" + m.ID + "): use mode upsert or skip_existing"}); err != nil {
+				return err
+			}
+		case m != nil && e.opts.Mode == ModeSkipExisting:
+			e.counts.Skipped++
+		case m != nil:
+			acts = append(acts, &action{p: p, id: m.ID})
+			matchedIDs = append(matchedIDs, m.ID)
+		default:
+			a, errRow := e.newContact(p)
+			if errRow != nil {
+				e.counts.Failed++
+				if err := e.reportRow(*errRow); err != nil {
+					return err
+				}
+				continue
+			}
+			acts = append(acts, a)
+		}
+	}
+	if err := e.planUpdates(acts, matchedIDs, byEmail, byPhone); err != nil {
+		return err
+	}
+	var creates, updates int
+	entry := journalEntry{}
+	for _, a := range acts {
+		switch {
+		case a.create:
+			creates++
+			entry.Created = append(entry.Created, a.id)
+		case a.before != nil:
+			updates++
+			entry.Updated = append(entry.Updated, *a.before)
+			for _, as := range a.assign {
+				entry.Assigned = append(entry.Assigned, as.id)
+			}
+		case len(a.assign) > 0:
+			for _, as := range a.assign {
+				entry.Assigned = append(entry.Assigned, as.id)
+			}
+		}
+	}
+	unchanged := len(acts) - creates - updates
+
+	if !e.opts.DryRun && len(acts) > 0 {
+		// the journal is on disk before the batch commits: after a crash it
+		// may name rows that never were (undo skips them), never miss one
+		b, _ := json.Marshal(entry)
+		if _, err := e.journal.Write(append(b, '\n')); err != nil {
+			return err
+		}
+		if err := e.journal.Sync(); err != nil {
+			return err
+		}
+	}
+	next := e.counts
+	next.Created += creates
+	next.Updated += updates
+	next.Unchanged += unchanged
+	next.Committed = next.Read
+	if !e.opts.DryRun {
+		if err := e.commit(acts, next, now); err != nil {
+			return err
+		}
+	}
+	e.counts = next
+	return e.maybeProgress(false)
+}
+
+func (e *engine) maybeProgress(force bool) error {
+	if e.progress != nil {
+		e.progress(e.counts)
+	}
+	if !force && time.Since(e.lastSave) < e.s.ProgressEvery {
+		return nil
+	}
+	e.lastSave = time.Now()
+	e.job.Set("counts", e.counts)
+	return e.s.app.Save(skip(e.job))
+}
+
+func chunks(vals []any, n int) [][]any {
+	var out [][]any
+	for len(vals) > n {
+		out = append(out, vals[:n])
+		vals = vals[n:]
+	}
+	if len(vals) > 0 {
+		out = append(out, vals)
+	}
+	return out
+}
+
+func (e *engine) lookup(live []*prepared) (map[string]*existing, map[string]*existing, error) {
+	var emails, phones []any
+	for _, p := range live {
+		if p.base[iEmail] != "" {
+			emails = append(emails, p.base[iEmail])
+		}
+		if p.base[iPhone] != "" {
+			phones = append(phones, p.base[iPhone])
+		}
+	}
+	byEmail, byPhone := map[string]*existing{}, map[string]*existing{}
+	find := func(col string, vals []any, into map[string]*existing, key func(*existing) string) error {
+		for _, part := range chunks(vals, 500) {
+			var rows []*existing
+			err := e.s.app.DB().Select("id", "first_name", "last_name", "primary_email", "primary_phone", "company", "custom").
+				From("contacts").Where(dbx.HashExp{"workspace": e.ws}).AndWhere(dbx.In(col, part...)).All(&rows)
+			if err != nil {
+				return err
+			}
+			for _, r := range rows {
+				into[key(r)] = r
+			}
+		}
+		return nil
+	}
+	if err := find("primary_email", emails, byEmail, func(x *existing) string { return x.Email }); err != nil {
+		return nil, nil, err
+	}
+	if err := find("primary_phone", phones, byPhone, func(x *existing) string { return x.Phone }); err != nil {
+		return nil, nil, err
+	}
+	return byEmail, byPhone, nil
+}
+
+func (e *engine) match(p *prepared, byEmail, byPhone map[string]*existing) (*existing, *RowError) {
+	var a, b *existing
+	if v := p.base[iEmail]; v != "" {
+		a = byEmail[v]
+	}
+	if v := p.base[iPhone]; v != "" {
+		b = byPhone[v]
+	}
+	if a != nil && b != nil && a.ID != b.ID {
+		return nil, &RowError{p.row, "", RowAmbiguous, fmt.Sprintf("the email matches contact %s but the phone matches contact %s: merge them first or fix the row", a.ID, b.ID)}
+	}
+	if a != nil {
+		return a, nil
+	}
+	return b, nil
+}
+
+func (e *engine) newContact(p *prepared) (*action, *RowError) {
+	a := &action{p: p, create: true, id: core.GenerateDefaultRandomId(), base: p.base, custom: map[string]any{}}
+	have := map[string]bool{}
+	for _, cv := range p.custom {
+		have[cv.name] = true
+		a.set = append(a.set, cv)
+	}
+	for _, cv := range e.defaults {
+		if !have[cv.name] {
+			have[cv.name] = true
+			a.set = append(a.set, cv)
+		}
+	}
+	for _, name := range e.required {
+		if !have[name] {
+			return nil, &RowError{p.row, name, RowRequired, "custom field " + name + " is required for new contacts"}
+		}
+	}
+	for _, cv := range a.set {
+		a.custom[cv.name] = customfields.Decode(cv.typ, cv.value)
+	}
+	if e.defList != "" {
+		a.assign = append(a.assign, assignment{core.GenerateDefaultRandomId(), e.defList, true})
+	}
+	if e.listID != "" && e.listID != e.defList {
+		a.assign = append(a.assign, assignment{core.GenerateDefaultRandomId(), e.listID, e.defList == ""})
+	}
+	return a, nil
+}
+
+// planUpdates computes, for the rows matching existing contacts, the values
+// they change and the values those had (the undo journal).
+func (e *engine) planUpdates(acts []*action, ids []string, byEmail, byPhone map[string]*existing) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	current := map[string]*existing{}
+	for _, m := range byEmail {
+		current[m.ID] = m
+	}
+	for _, m := range byPhone {
+		current[m.ID] = m
+	}
+	type cfRow struct {
+		Contact string `db:"contact"`
+		Name    string `db:"field_name"`
+		Value   string `db:"field_value"`
+		Type    string `db:"field_type"`
+	}
+	rows := map[string]map[string]cfRow{}
+	inList, hasPrimary := map[string]bool{}, map[string]bool{}
+	anyIDs := make([]any, len(ids))
+	for i, id := range ids {
+		anyIDs[i] = id
+	}
+	for _, part := range chunks(anyIDs, 500) {
+		var rs []cfRow
+		if err := e.s.app.DB().Select("contact", "field_name", "field_value", "field_type").From("custom_fields").
+			Where(dbx.In("contact", part...)).All(&rs); err != nil {
+			return err
+		}
+		for _, r := range rs {
+			if rows[r.Contact] == nil {
+				rows[r.Contact] = map[string]cfRow{}
+			}
+			rows[r.Contact][r.Name] = r
+		}
+		if e.listID != "" {
+			var as []struct {
+				Contact string `db:"contact"`
+				List    string `db:"list"`
+				Primary bool   `db:"is_primary"`
+			}
+			if err := e.s.app.DB().Select("contact", "list", "is_primary").From("contact_list_assignments").
+				Where(dbx.In("contact", part...)).All(&as); err != nil {
+				return err
+			}
+			for _, x := range as {
+				if x.List == e.listID {
+					inList[x.Contact] = true
+				}
+				if x.Primary {
+					hasPrimary[x.Contact] = true
+				}
+			}
+		}
+	}
+	for _, a := range acts {
+		if a.create {
+			continue
+		}
+		m := current[a.id]
+		old := m.base()
+		a.base = old
+		before := &updatedEntry{ID: a.id, Base: map[string]string{}, Custom: map[string]*[2]string{}}
+		for i, v := range a.p.base {
+			if v != "" && v != old[i] { // an empty cell leaves the field as it is
+				a.base[i] = v
+				before.Base[csvio.BaseFields[i]] = old[i]
+				a.changed = append(a.changed, csvio.BaseFields[i])
+			}
+		}
+		a.custom = map[string]any{}
+		if m.Custom != "" {
+			_ = json.Unmarshal([]byte(m.Custom), &a.custom)
+		}
+		for _, cv := range a.p.custom {
+			r, ok := rows[a.id][cv.name]
+			if ok && r.Value == cv.value && r.Type == cv.typ {
+				continue
+			}
+			if ok {
+				before.Custom[cv.name] = &[2]string{r.Value, r.Type}
+			} else {
+				before.Custom[cv.name] = nil
+			}
+			a.set = append(a.set, cv)
+			a.custom[cv.name] = customfields.Decode(cv.typ, cv.value)
+			a.changed = append(a.changed, "custom."+cv.name)
+		}
+		if e.listID != "" && !inList[a.id] {
+			a.assign = append(a.assign, assignment{core.GenerateDefaultRandomId(), e.listID, !hasPrimary[a.id]})
+		}
+		if len(a.changed) > 0 {
+			a.before = before
+		}
+	}
+	return nil
+}
+
+// commit writes the batch's actions in one transaction with prepared
+// statements: the contacts rows with their read copy, the EAV rows, list
+// assignments, timeline entries and the job's committed counts. It does what
+// the record hooks do (normalised values, duplicate checks, validated custom
+// values, ids, timestamps), which were all settled before.
+func (e *engine) commit(acts []*action, next Counts, now string) error {
+	return e.s.app.RunInTransaction(func(tx core.App) error {
+		db := tx.DB()
+		insContact := db.NewQuery(`INSERT INTO contacts (id, workspace, first_name, last_name, primary_email, primary_phone, company, custom, created, updated)
+			VALUES ({:id}, {:ws}, {:f}, {:l}, {:e}, {:p}, {:c}, {:custom}, {:now}, {:now})`).Prepare()
+		defer insContact.Close()
+		updContact := db.NewQuery(`UPDATE contacts SET first_name = {:f}, last_name = {:l}, primary_email = {:e}, primary_phone = {:p},
+			company = {:c}, custom = {:custom}, updated = {:now} WHERE id = {:id}`).Prepare()
+		defer updContact.Close()
+		setCF := db.NewQuery(`INSERT INTO custom_fields (id, contact, field_name, field_value, field_type, created, updated)
+			VALUES ({:id}, {:contact}, {:name}, {:value}, {:type}, {:now}, {:now})
+			ON CONFLICT (contact, field_name) DO UPDATE SET field_value = excluded.field_value, field_type = excluded.field_type, updated = excluded.updated`).Prepare()
+		defer setCF.Close()
+		insAssign := db.NewQuery(`INSERT INTO contact_list_assignments (id, contact, list, is_primary, assigned_at, created, updated)
+			VALUES ({:id}, {:contact}, {:list}, {:primary}, {:now}, {:now}, {:now})`).Prepare()
+		defer insAssign.Close()
+		insLog := db.NewQuery(`INSERT INTO communication_logs (id, workspace, contact, type, direction, content, timestamp, created, updated)
+			VALUES ({:id}, {:ws}, {:contact}, 'system', 'internal', {:content}, {:now}, {:now}, {:now})`).Prepare()
+		defer insLog.Close()
+
+		created := "Contact created by import of " + e.fileName
+		for _, a := range acts {
+			if !a.create && a.before == nil && len(a.assign) == 0 {
+				continue
+			}
+			if a.create || a.before != nil {
+				custom, _ := json.Marshal(a.custom)
+				params := dbx.Params{"id": a.id, "ws": e.ws, "f": a.base[iFirst], "l": a.base[iLast], "e": a.base[iEmail],
+					"p": a.base[iPhone], "c": a.base[iCompany], "custom": string(custom), "now": now}
+				q := updContact
+				if a.create {
+					q = insContact
+				}
+				if _, err := q.Bind(params).Execute(); err != nil {
+					return fmt.Errorf("row %d: %w", a.p.row, err)
+				}
+			}
+			for _, cv := range a.set {
+				if _, err := setCF.Bind(dbx.Params{"id": core.GenerateDefaultRandomId(), "contact": a.id, "name": cv.name,
+					"value": cv.value, "type": cv.typ, "now": now}).Execute(); err != nil {
+					return fmt.Errorf("row %d: %w", a.p.row, err)
+				}
+			}
+			for _, as := range a.assign {
+				if _, err := insAssign.Bind(dbx.Params{"id": as.id, "contact": a.id, "list": as.list, "primary": as.primary, "now": now}).Execute(); err != nil {
+					return fmt.Errorf("row %d: %w", a.p.row, err)
+				}
+			}
+			content := created
+			if !a.create {
+				if len(a.changed) == 0 {
+					continue
+				}
+				content = "Contact updated by import of " + e.fileName + ": " + strings.Join(a.changed, ", ")
+			}
+			if _, err := insLog.Bind(dbx.Params{"id": core.GenerateDefaultRandomId(), "ws": e.ws, "contact": a.id,
+				"content": content, "now": now}).Execute(); err != nil {
+				return err
+			}
+		}
+		counts, _ := json.Marshal(next)
+		if _, err := db.Update("import_jobs", dbx.Params{"counts": string(counts)}, dbx.HashExp{"id": e.job.Id}).Execute(); err != nil {
+			return err
+		}
+		if e.s.crashAt == e.batchNo {
+			return errCrash
+		}
+		return nil
+	})
+}
+
+// finish marks the job completed and writes its one audit entry, together.
+func (e *engine) finish(actor audit.Actor) error {
+	if e.nErrors == 0 {
+		_ = os.Remove(e.s.ErrorReportPath(e.job.Id))
+	}
+	if e.opts.DryRun {
+		_ = os.Remove(e.s.journalPath(e.job.Id))
+	}
+	_ = os.Remove(e.s.uploadPath(e.job.Id)) // imported: the report and journal are what is kept
+	e.job.Set("status", StatusCompleted)
+	e.job.Set("counts", e.counts)
+	e.job.Set("error_report", map[string]any{"errors": e.nErrors, "sample": e.sample})
+	if e.progress != nil {
+		e.progress(e.counts)
+	}
+	return e.s.app.RunInTransaction(func(tx core.App) error {
+		if err := tx.Save(skip(e.job)); err != nil {
+			return err
+		}
+		return audit.Log(tx, audit.Entry{Actor: actor, Workspace: e.ws, Action: ActionImport, EntityType: "import_jobs", EntityID: e.job.Id,
+			Details: map[string]any{"file_name": e.fileName, "mode": e.opts.Mode, "dry_run": e.opts.DryRun, "counts": e.counts,
+				"errors": e.nErrors, "new_custom_fields": e.newDefs}}, e.s.now())
+	})
+}

@@ -1,0 +1,247 @@
+package imports_test
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/pi-crm/pi-crm/internal/testutil"
+	"github.com/pi-crm/pi-crm/services/audit"
+	"github.com/pi-crm/pi-crm/services/contacts"
+	"github.com/pi-crm/pi-crm/services/customfields"
+	"github.com/pi-crm/pi-crm/services/imports"
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
+)
+
+type fixture struct {
+	t     *testing.T
+	env   *testutil.Env
+	svc   *imports.Service
+	owner *core.Record
+	ws    *core.Record
+}
+
+func newFixture(t *testing.T) *fixture {
+	env := testutil.New(t)
+	owner, _ := env.User("owner@example.com")
+	ws := env.Workspace("Imports", owner, nil)
+	env.Create("custom_field_definitions", map[string]any{"user": owner.Id, "workspace": ws.Id, "field_name": "tier", "label": "Tier",
+		"field_type": "select", "options": []string{"gold", "silver"}})
+	env.Create("custom_field_definitions", map[string]any{"user": owner.Id, "workspace": ws.Id, "field_name": "score", "label": "Score", "field_type": "number"})
+	cs := contacts.NewService(env.App)
+	svc := imports.NewService(env.App, cs, customfields.NewService(env.App, cs), imports.NewRunner(1), nil)
+	return &fixture{t: t, env: env, svc: svc, owner: owner, ws: ws}
+}
+
+func (f *fixture) run(file string, opts imports.Options) (*core.Record, imports.Counts) {
+	f.t.Helper()
+	var src *os.File
+	var err error
+	if strings.Contains(file, "\n") {
+		path := f.t.TempDir() + "/in.csv"
+		if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+			f.t.Fatal(err)
+		}
+		src, err = os.Open(path)
+	} else {
+		src, err = os.Open("../csvio/testdata/" + file)
+	}
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer src.Close()
+	if opts.Mode == "" {
+		opts.Mode = imports.ModeCreate
+	}
+	job, c, err := f.svc.RunLocal(imports.Input{Workspace: f.ws.Id, FileName: "test.csv", Options: opts, Actor: audit.Actor{UserID: f.owner.Id}}, src, nil)
+	if err != nil {
+		f.t.Fatalf("import: %v", err)
+	}
+	return job, c
+}
+
+// contact returns the contact with email as "first|last|email|phone|company|custom json".
+func (f *fixture) contact(email string) string {
+	var r struct {
+		F string `db:"f"`
+		L string `db:"l"`
+		E string `db:"e"`
+		P string `db:"p"`
+		C string `db:"c"`
+		X string `db:"x"`
+	}
+	err := f.env.App.DB().NewQuery(`SELECT first_name AS f, last_name AS l, primary_email AS e, primary_phone AS p, company AS c, COALESCE(custom,'') AS x
+		FROM contacts WHERE workspace = {:ws} AND primary_email = {:e}`).Bind(dbx.Params{"ws": f.ws.Id, "e": email}).One(&r)
+	if err != nil {
+		return ""
+	}
+	return strings.Join([]string{r.F, r.L, r.E, r.P, r.C, r.X}, "|")
+}
+
+func (f *fixture) count(table string) int {
+	var n int
+	_ = f.env.App.DB().NewQuery("SELECT count(*) FROM " + table).Row(&n)
+	return n
+}
+
+func (f *fixture) report(job *core.Record) [][]string {
+	rc, err := f.svc.OpenErrorReport(job.Id)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	_, _ = buf.ReadFrom(rc)
+	rows, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(buf.Bytes(), []byte("\xef\xbb\xbf")))).ReadAll()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return rows[1:]
+}
+
+func TestImportParsingCases(t *testing.T) {
+	f := newFixture(t)
+	cases := []struct {
+		file    string
+		created int
+		check   map[string]string
+	}{
+		{"basic.csv", 3, map[string]string{
+			"ada@example.com":   `Ada|Lovelace|ada@example.com|+442079460958|Analytical|{"score":42,"tier":"gold"}`,
+			"alan@example.com":  `Alan|Turing|alan@example.com||Bletchley|{"score":7.5,"tier":"silver"}`,
+			"grace@example.com": `Grace|Hopper|grace@example.com|+14155550100|Navy|{}`}},
+		{"bom_crlf_semicolon.csv", 2, map[string]string{"juergen@example.de": `Jürgen|Müller|juergen@example.de||Müller; Söhne|{}`}},
+		{"cp1252_tab.csv", 2, map[string]string{"francois@example.fr": `François|Lefèvre|francois@example.fr||Café € Co|{}`}},
+		{"quoted_multiline.csv", 3, map[string]string{
+			"multi@example.com": "Multi|Line|multi@example.com||Line one\nLine two, with comma|{}",
+			"quote@example.com": `Quote|"Q"|quote@example.com||Says "hi"|{}`}},
+		{"google.csv", 2, map[string]string{
+			"gina@example.com":     `Gina|Google|gina@example.com|+16505550100|Alphabet|{}`,
+			"fullname@example.com": `Full Name|Only|fullname@example.com|||{}`}},
+		{"outlook.csv", 2, map[string]string{
+			"otto@example.com": `Otto|Outlook|otto@example.com|+14255550100|Contoso|{}`,
+			"olga@example.com": `Olga|Office|olga@example.com|+14255550101|Fabrikam|{}`}},
+	}
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			job, counts := f.run(c.file, imports.Options{})
+			if counts.Created != c.created || counts.Failed != 0 || job.GetString("status") != imports.StatusCompleted {
+				t.Fatalf("counts %+v status %s report %v", counts, job.GetString("status"), f.report(job))
+			}
+			for email, want := range c.check {
+				if got := f.contact(email); got != want {
+					t.Errorf("%s:\n got %q\nwant %q", email, got, want)
+				}
+			}
+		})
+	}
+	// every created contact has its EAV rows and a timeline entry, as the hooks would write
+	var eav int
+	_ = f.env.App.DB().NewQuery(`SELECT count(*) FROM custom_fields`).Row(&eav)
+	if eav != 4 {
+		t.Errorf("custom_fields rows %d, want 4", eav)
+	}
+	if n := f.count("communication_logs"); n != 14 {
+		t.Errorf("timeline entries %d, want 14", n)
+	}
+}
+
+func TestRaggedRowsAndErrorReport(t *testing.T) {
+	f := newFixture(t)
+	job, c := f.run("ragged.csv", imports.Options{})
+	if c.Read != 4 || c.Created != 3 || c.Failed != 1 {
+		t.Fatalf("counts %+v", c)
+	}
+	rep := f.report(job)
+	if len(rep) != 1 || rep[0][0] != "4" || rep[0][2] != imports.RowExtraCells {
+		t.Fatalf("report %q", rep)
+	}
+	if got := f.contact("short@example.com"); got != "Short|Row|short@example.com|||{}" {
+		t.Errorf("short row: %q", got)
+	}
+
+	job, c = f.run("invalid.csv", imports.Options{})
+	if c.Read != 7 || c.Created != 1 || c.Failed != 5 || c.Skipped != 1 {
+		t.Fatalf("counts %+v", c)
+	}
+	got := map[string]string{}
+	for _, r := range f.report(job) {
+		got[r[0]] = r[1] + "/" + r[2]
+	}
+	want := map[string]string{"3": "primary_email/contact_invalid_email", "4": "primary_phone/contact_invalid_phone",
+		"5": "tier/custom_field_invalid", "6": "score/custom_field_invalid", "7": "/empty_row", "8": "primary_email/contact_invalid_email"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("report\n got %v\nwant %v", got, want)
+	}
+	var sum map[string]any
+	_ = job.UnmarshalJSONField("error_report", &sum)
+	if sum["errors"] != float64(6) {
+		t.Errorf("error_report summary %v", sum)
+	}
+}
+
+func TestDuplicatesWithinFile(t *testing.T) {
+	f := newFixture(t)
+	job, c := f.run("duplicates.csv", imports.Options{})
+	if c.Created != 2 || c.Skipped != 3 {
+		t.Fatalf("counts %+v report %v", c, f.report(job))
+	}
+	for _, r := range f.report(job) {
+		if r[2] != imports.RowDupInFile {
+			t.Errorf("report row %q", r)
+		}
+	}
+}
+
+func TestModes(t *testing.T) {
+	f := newFixture(t)
+	f.run("basic.csv", imports.Options{})
+	file := "first_name,primary_email,company,tier\nADA2,ada@example.com,,silver\nNew,new@example.com,NewCo,gold\n"
+
+	_, c := f.run(file, imports.Options{Mode: imports.ModeCreate})
+	if c.Created != 1 || c.Failed != 1 {
+		t.Errorf("create: %+v", c)
+	}
+	_, c = f.run(strings.Replace(file, "new@", "new2@", 1), imports.Options{Mode: imports.ModeSkipExisting})
+	if c.Created != 1 || c.Skipped != 1 || f.contact("ada@example.com") == "" || !strings.HasPrefix(f.contact("ada@example.com"), "Ada|") {
+		t.Errorf("skip_existing: %+v %s", c, f.contact("ada@example.com"))
+	}
+	_, c = f.run(strings.Replace(file, "new@", "new3@", 1), imports.Options{Mode: imports.ModeUpdate})
+	if c.Updated != 1 || c.Skipped != 1 || c.Created != 0 {
+		t.Errorf("update: %+v", c)
+	}
+	// empty cells leave fields alone; given ones overwrite
+	if got := f.contact("ada@example.com"); got != `ADA2|Lovelace|ada@example.com|+442079460958|Analytical|{"score":42,"tier":"silver"}` {
+		t.Errorf("updated: %q", got)
+	}
+	_, c = f.run("first_name,primary_phone,primary_email\nPhoned,+1 (415) 555-0100,\nUp,,up@example.com\n", imports.Options{Mode: imports.ModeUpsert})
+	if c.Updated != 1 || c.Created != 1 {
+		t.Errorf("upsert: %+v", c)
+	}
+	if got := f.contact("grace@example.com"); !strings.HasPrefix(got, "Phoned|Hopper|") {
+		t.Errorf("matched by phone: %q", got)
+	}
+	// a row whose email and phone match two different contacts is refused
+	job, c := f.run("primary_email,primary_phone\nada@example.com,+14155550100\n", imports.Options{Mode: imports.ModeUpsert})
+	if c.Failed != 1 || f.report(job)[0][2] != imports.RowAmbiguous {
+		t.Errorf("ambiguous: %+v", c)
+	}
+}
+
+func TestDryRunWritesNothing(t *testing.T) {
+	f := newFixture(t)
+	before := f.count("contacts")
+	job, c := f.run("basic.csv", imports.Options{DryRun: true, Mapping: map[string]json.RawMessage{"score": json.RawMessage(`"new:number:Points"`)}})
+	_ = job
+	if c.Created != 3 || f.count("contacts") != before || f.count("custom_field_definitions") != 2 {
+		t.Fatalf("dry run: %+v contacts %d defs %d", c, f.count("contacts"), f.count("custom_field_definitions"))
+	}
+	if _, err := f.svc.Undo(job.Id, audit.Actor{}); err == nil {
+		t.Error("a dry run was undoable")
+	}
+}

@@ -1,0 +1,223 @@
+// A small API layer over the SDK: views call these instead of building
+// filters and paths themselves. Every filter value goes through pb.filter.
+import { pb, f } from './pb.js';
+
+export const BASE_FIELDS = [
+  { name: 'first_name', label: 'First name', type: 'text' },
+  { name: 'last_name', label: 'Last name', type: 'text' },
+  { name: 'primary_email', label: 'Email', type: 'email' },
+  { name: 'primary_phone', label: 'Phone', type: 'tel' },
+  { name: 'company', label: 'Company', type: 'text' },
+];
+
+export const ROLES = ['owner', 'admin', 'editor', 'viewer'];
+
+export function displayName(c) {
+  if (!c) return '';
+  const name = [c.first_name, c.last_name].filter(Boolean).join(' ').trim();
+  return name || c.primary_email || c.primary_phone || c.company || '(no name)';
+}
+
+export function formatDate(s) {
+  if (!s) return '';
+  const d = new Date(String(s).replace(' ', 'T'));
+  return isNaN(d) ? String(s) : d.toLocaleString();
+}
+
+// ---- contacts ----
+
+// searchContacts uses the indexed search route (services/search): term,
+// list and custom-field filters, sort, pages.
+export function searchContacts(ws, { q = '', list = '', filters = [], sort = '', page = 1, perPage = 25 } = {}) {
+  const params = new URLSearchParams({ workspace: ws, page: String(page), perPage: String(perPage) });
+  if (q.trim()) params.set('q', q.trim());
+  if (list) params.set('list', list);
+  if (sort) params.set('sort', sort);
+  for (const flt of filters) params.append('filter', `${flt.field}:${flt.op}:${flt.value ?? ''}`);
+  return pb.send('/api/crm/contacts/search?' + params.toString(), { method: 'GET' });
+}
+
+export const getContact = (id) => pb.collection('contacts').getOne(id);
+export const createContact = (data) => pb.collection('contacts').create(data);
+export const updateContact = (id, data) => pb.collection('contacts').update(id, data);
+export const deleteContact = (id) => pb.collection('contacts').delete(id);
+export const contactCustom = (id) => pb.send(`/api/crm/contacts/${encodeURIComponent(id)}/custom`, { method: 'GET' });
+
+export async function countContacts(ws) {
+  const res = await pb.collection('contacts').getList(1, 1, { filter: f('workspace = {:ws}', { ws }), skipTotal: false, fields: 'id' });
+  return res.totalItems;
+}
+
+// deleteContacts deletes in batches of 100 (the server's batch limit); each
+// batch is one transaction.
+export async function deleteContacts(ids) {
+  for (let i = 0; i < ids.length; i += 100) {
+    const batch = pb.createBatch();
+    for (const id of ids.slice(i, i + 100)) batch.collection('contacts').delete(id);
+    await batch.send();
+  }
+}
+
+// ---- custom field definitions ----
+
+// definitionsFor returns the definitions that apply in workspace ws: the
+// workspace's own, plus its owner's user-wide ones that no workspace
+// definition of the same name overrides.
+export async function definitionsFor(ws) {
+  const owner = (await pb.collection('workspaces').getOne(ws, { fields: 'id,owner' })).owner;
+  const all = await pb.collection('custom_field_definitions').getFullList({
+    filter: f('workspace = {:ws} || (workspace = "" && user = {:owner})', { ws, owner }),
+    sort: 'field_name',
+  });
+  const byName = new Map();
+  for (const d of all) {
+    if (!d.workspace && byName.has(d.field_name)) continue;
+    byName.set(d.field_name, { ...d, options: Array.isArray(d.options) ? d.options : [], scope: d.workspace ? 'workspace' : 'user' });
+  }
+  return [...byName.values()].sort((a, b) => a.label.localeCompare(b.label));
+}
+
+export const createDefinition = (data, force = false) =>
+  pb.collection('custom_field_definitions').create(data, force ? { query: { force: 'true' } } : {});
+export const updateDefinition = (id, data, force = false) =>
+  pb.collection('custom_field_definitions').update(id, data, force ? { query: { force: 'true' } } : {});
+export const deleteDefinition = (id) => pb.collection('custom_field_definitions').delete(id);
+
+// ---- lists ----
+
+export const listsOf = (ws) => pb.collection('contact_lists').getFullList({ filter: f('workspace = {:ws}', { ws }), sort: 'name' });
+export const createList = (data) => pb.collection('contact_lists').create(data);
+export const updateList = (id, data) => pb.collection('contact_lists').update(id, data);
+export const deleteList = (id) => pb.collection('contact_lists').delete(id);
+
+export async function listSize(list) {
+  const res = await pb.collection('contact_list_assignments').getList(1, 1, { filter: f('list = {:l}', { l: list }), fields: 'id' });
+  return res.totalItems;
+}
+
+export const assignmentsOf = (contact) =>
+  pb.collection('contact_list_assignments').getFullList({ filter: f('contact = {:c}', { c: contact }), expand: 'list', sort: '-is_primary,assigned_at' });
+export const assign = (contact, list, isPrimary = false) =>
+  pb.collection('contact_list_assignments').create({ contact, list, is_primary: isPrimary });
+export const makePrimary = (assignment) => pb.collection('contact_list_assignments').update(assignment, { is_primary: true });
+export const unassign = (assignment) => pb.collection('contact_list_assignments').delete(assignment);
+
+// addToList adds contacts to a list, skipping those already in it (a batch
+// is all or nothing, so one existing assignment would fail all of it).
+export async function addToList(list, contactIds) {
+  let added = 0;
+  for (let i = 0; i < contactIds.length; i += 100) {
+    const chunk = contactIds.slice(i, i + 100);
+    const filter = chunk.map((_, j) => `contact = {:c${j}}`).join(' || ');
+    const params = Object.fromEntries(chunk.map((c, j) => ['c' + j, c]));
+    const existing = await pb.collection('contact_list_assignments').getFullList({
+      filter: f(`list = {:list} && (${filter})`, { list, ...params }),
+      fields: 'contact',
+    });
+    const have = new Set(existing.map((a) => a.contact));
+    const todo = chunk.filter((c) => !have.has(c));
+    if (!todo.length) continue;
+    const batch = pb.createBatch();
+    for (const c of todo) batch.collection('contact_list_assignments').create({ contact: c, list, is_primary: false });
+    await batch.send();
+    added += todo.length;
+  }
+  return added;
+}
+
+// ---- timeline ----
+
+export const timelineOf = (contact, page = 1) =>
+  pb.collection('communication_logs').getList(page, 50, { filter: f('contact = {:c}', { c: contact }), sort: '-timestamp,-created' });
+
+export const recentActivity = (ws) =>
+  pb.collection('communication_logs').getList(1, 10, { filter: f('workspace = {:ws}', { ws }), sort: '-created', expand: 'contact' });
+
+export const addEntry = (data) =>
+  pb.collection('communication_logs').create({ timestamp: new Date().toISOString().replace('T', ' '), ...data });
+
+// ---- members ----
+
+export const membersOf = (ws) =>
+  pb.collection('workspace_members').getFullList({ filter: f('workspace = {:ws}', { ws }), expand: 'user', sort: 'created' });
+export const addMember = (workspace, user, role) => pb.collection('workspace_members').create({ workspace, user, role });
+export const setRole = (id, role) => pb.collection('workspace_members').update(id, { role });
+export const removeMember = (id) => pb.collection('workspace_members').delete(id);
+// users the caller can see: itself and the people it shares a workspace with
+export const knownUsers = () => pb.collection('users').getFullList({ sort: 'name' });
+
+// ---- API keys ----
+
+export const myKeys = () => pb.collection('api_keys').getFullList({ sort: '-created' });
+export const createKey = (data) => pb.send('/api/crm/api-keys', { method: 'POST', body: data });
+export const revokeKey = (id) => pb.collection('api_keys').update(id, { is_active: false });
+export const deleteKey = (id) => pb.collection('api_keys').delete(id);
+
+// ---- audit log ----
+
+export function auditEntries(ws, { entityType = '', action = '', user = '', entityId = '', from = '', to = '' } = {}, page = 1) {
+  const parts = ['workspace = {:ws}'];
+  const params = { ws };
+  if (entityType) (parts.push('entity_type = {:et}'), (params.et = entityType));
+  if (action) (parts.push('action = {:ac}'), (params.ac = action));
+  if (user) (parts.push('user = {:us}'), (params.us = user));
+  if (entityId) (parts.push('entity_id = {:ei}'), (params.ei = entityId));
+  if (from) (parts.push('timestamp >= {:from}'), (params.from = from + ' 00:00:00'));
+  if (to) (parts.push('timestamp <= {:to}'), (params.to = to + ' 23:59:59'));
+  return pb.collection('audit_logs').getList(page, 25, { filter: f(parts.join(' && '), params), sort: '-timestamp' });
+}
+
+// ---- merge (services/merge: POST /api/crm/contacts/merge) ----
+
+export const merge = (body) => pb.send('/api/crm/contacts/merge', { method: 'POST', body });
+export const undoMerge = (id) => pb.send(`/api/crm/contacts/merge/${encodeURIComponent(id)}/undo`, { method: 'POST' });
+
+// ---- import / export (CSV issue) ----
+
+export const startImport = (ws, form) =>
+  pb.send(`/api/crm/workspaces/${encodeURIComponent(ws)}/import`, { method: 'POST', body: form });
+export const importJobs = (ws) =>
+  pb.collection('import_jobs').getList(1, 10, { filter: f('workspace = {:ws}', { ws }), sort: '-created' });
+export const importJob = (id) => pb.collection('import_jobs').getOne(id);
+export const undoImport = (id) => pb.send(`/api/crm/import-jobs/${encodeURIComponent(id)}/undo`, { method: 'POST' });
+
+// downloadExport fetches the CSV with the session's token and hands it to
+// the browser as a file.
+export async function downloadExport(ws, params = {}) {
+  const qs = new URLSearchParams(params).toString();
+  const res = await fetch(`/api/crm/workspaces/${encodeURIComponent(ws)}/export${qs ? '?' + qs : ''}`, {
+    headers: { Authorization: pb.authStore.token },
+  });
+  if (!res.ok) {
+    let body = {};
+    try {
+      body = await res.json();
+    } catch {}
+    const err = new Error(body.message || `Export failed (${res.status})`);
+    err.status = res.status;
+    err.response = body;
+    throw err;
+  }
+  const blob = await res.blob();
+  const cd = res.headers.get('Content-Disposition') || '';
+  const name = /filename="?([^";]+)"?/.exec(cd)?.[1] || 'contacts.csv';
+  saveBlob(blob, name);
+}
+
+export function saveBlob(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+// csvCell quotes a value for a CSV file and neutralises spreadsheet formulas.
+export function csvCell(v) {
+  let s = v == null ? '' : String(v);
+  if (/^[=+\-@\t\r]/.test(s)) s = "'" + s;
+  return /[",\n\r]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+}
