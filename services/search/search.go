@@ -208,6 +208,9 @@ func (s *Service) definitions(ws string) (map[string]fieldDef, error) {
 type sqlBuilder struct {
 	conds  []string
 	params dbx.Params
+	// driving: a condition selects ids through an index (term, list, a
+	// custom value), so it should lead the query rather than the workspace
+	driving bool
 }
 
 func (b *sqlBuilder) param(v any) string {
@@ -286,6 +289,7 @@ func (b *sqlBuilder) termCondition(term, match string) {
 		union = append(union, `SELECT id FROM contacts WHERE workspace = `+ws+` AND primary_phone != '' AND primary_phone >= `+plo+` AND primary_phone < `+phi)
 	}
 	b.conds = append(b.conds, `c.id IN (`+strings.Join(union, "\n UNION ")+`)`)
+	b.driving = true
 	if len(words) > 1 && phoneDigits(term) == "" {
 		full := strings.Join(words, " ")
 		flo, fhi := b.param(full), b.param(full+maxRune)
@@ -392,6 +396,7 @@ func (b *sqlBuilder) customCondition(f Filter, d fieldDef) error {
 		cond = `v.field_value = ` + b.param(v)
 	}
 	b.conds = append(b.conds, `c.id IN (SELECT v.contact FROM custom_fields v WHERE v.field_name = `+n+` AND `+cond+`)`)
+	b.driving = true
 	return nil
 }
 
@@ -506,6 +511,7 @@ func (s *Service) Search(q Query) (*Result, error) {
 	b.termCondition(q.Q, q.Match)
 	if q.List != "" {
 		b.conds = append(b.conds, `c.id IN (SELECT a.contact FROM contact_list_assignments a WHERE a.list = `+b.param(q.List)+`)`)
+		b.driving = true
 	}
 	for _, f := range q.Filters {
 		if text, ok := baseColumns[f.Field]; ok && !f.Custom {
@@ -529,6 +535,15 @@ func (s *Service) Search(q Query) (*Result, error) {
 	order, err := b.orderBy(q.Sort, loadDefs)
 	if err != nil {
 		return nil, err
+	}
+	if b.driving {
+		// Without ANALYZE statistics (PocketBase never runs it) SQLite
+		// prefers the workspace index and probes the term's or filter's id
+		// set for each of the workspace's n contacts (measured: 250 ms at
+		// 100k). The unary + takes the workspace term out of index
+		// selection, so the (selective) id set drives and the workspace is
+		// checked per hit.
+		b.conds[0] = "+c.workspace = {:ws}"
 	}
 	where := strings.Join(b.conds, "\n AND ")
 
