@@ -161,6 +161,12 @@ var auditCases = map[string]auditCase{
 		},
 		update: map[string]any{"status": "running"},
 	},
+	"contact_merges": {
+		create: func(f *auditFixture) map[string]any {
+			return map[string]any{"workspace": f.ws.Id, "source_id": fmt.Sprintf("src%d", f.next()), "target": f.contact.Id, "snapshot": map[string]any{}}
+		},
+		update: map[string]any{"undone_at": "2026-01-02 00:00:00.000Z"},
+	},
 }
 
 // entriesFor returns the audit entries about one record.
@@ -267,8 +273,10 @@ func workspaceFor(f *auditFixture, collection string, rec *core.Record) string {
 // Every mutating custom route must be listed here with how its audit is
 // checked; a new route without an entry fails the test.
 var auditedRoutes = map[string]string{
-	"POST /api/crm/api-keys":             "TestAuditActorAndAPIKey",
-	"POST /api/crm/contacts/{id}/custom": "TestCustomRouteAudited",
+	"POST /api/crm/api-keys":                 "TestAuditActorAndAPIKey",
+	"POST /api/crm/contacts/{id}/custom":     "TestCustomRouteAudited",
+	"POST /api/crm/contacts/merge":           "TestMergeAudited",
+	"POST /api/crm/contacts/merge/{id}/undo": "TestMergeAudited",
 }
 
 func TestEveryMutatingRouteListed(t *testing.T) {

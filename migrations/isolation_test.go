@@ -284,6 +284,17 @@ func cases() []collectionCase {
 			update:  map[string]any{"status": "failed"},
 			allowed: ops(everyMember, nobody, nobody, nobody),
 		},
+		{
+			// written by the merge routes only (services/merge)
+			name: "contact_merges",
+			target: func(f *fixture) *core.Record {
+				return f.env.Create("contact_merges", map[string]any{"workspace": f.w.Id, "source_id": fmt.Sprintf("src%d", f.next()),
+					"target": f.contact(f.w).Id, "snapshot": map[string]any{}, "moved": map[string]any{}})
+			},
+			create:  nil,
+			update:  map[string]any{"undone_at": "2026-01-02 00:00:00.000Z"},
+			allowed: ops(everyMember, nobody, nobody, nobody),
+		},
 	}
 }
 
