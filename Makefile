@@ -8,7 +8,7 @@ DATA_DIR ?= pb_data
 HTTP     ?= 127.0.0.1:8090
 LDFLAGS  := -s -w
 
-.PHONY: run build build-pi test test-go test-js ui clean
+.PHONY: run build build-pi test test-go test-js ui clean bench bench-smoke bench-tools
 
 ## run: build, seed the demo data when it is missing, serve on $(HTTP)
 run: build
@@ -48,6 +48,27 @@ test-go:
 test-js: build
 	cd e2e && npm ci --no-audit --no-fund
 	cd e2e && BIN=../$(BIN) node run.mjs
+
+## bench: measure DESIGN.md's performance targets against baselines in the same
+## run, print one markdown table (docs/BENCHMARKS.md). Not part of `make test`.
+## BENCH_N (contacts, 100000), BENCH_SECONDS (per measurement, 10), BENCH_SEED,
+## BENCH_CONNS, BENCH_DIR (data cache, $$TMPDIR/pi-crm-bench), BENCH_OUT (file)
+bench: build bench-tools
+	go build -o bin/pi-crm-bench ./bench/cmd/bench
+	go build -trimpath -ldflags "$(LDFLAGS)" -o bin/pocketbase-plain ./bench/cmd/plainpb
+	bin/pi-crm-bench
+
+## bench-smoke: the whole harness end to end at a tiny size, in about a minute
+bench-smoke: build bench-tools
+	go build -o bin/pi-crm-bench ./bench/cmd/bench
+	go build -trimpath -ldflags "$(LDFLAGS)" -o bin/pocketbase-plain ./bench/cmd/plainpb
+	BENCH_N=500 BENCH_SECONDS=1 BENCH_MERGES=3 bin/pi-crm-bench
+
+# the sqlite3 CLI is the import/export baseline; without it those baselines are skipped
+bench-tools:
+	@command -v sqlite3 >/dev/null 2>&1 || apt-get install -y sqlite3 >/dev/null 2>&1 || \
+		(apt-get update >/dev/null 2>&1 && apt-get install -y sqlite3 >/dev/null 2>&1) || \
+		echo "bench: sqlite3 could not be installed; its baselines are skipped"
 
 clean:
 	rm -rf bin e2e/node_modules e2e/screenshots ui/node_modules
