@@ -526,35 +526,26 @@ func moveRelation(tx core.App, r relation, src, tgt, ts string, snap *Snapshot, 
 	if r.multi {
 		return moveMulti(tx, r, src, tgt, ts, snap, moved)
 	}
-	var before []string
-	if err := tx.DB().Select("id").From(r.collection).Where(dbx.HashExp{r.field: src}).Column(&before); err != nil {
+	// One statement moves them all. UPDATE OR IGNORE: a row that would break
+	// a unique index stays as it is (handled below) instead of failing the
+	// whole merge; RETURNING lists exactly the rows that moved.
+	var done []any
+	var movedIDs []string
+	if err := tx.DB().NewQuery("UPDATE OR IGNORE " + table + " SET " + field + " = {:tgt}" + setUpdated + " WHERE " + field + " = {:src} RETURNING id").
+		Bind(dbx.Params{"tgt": tgt, "src": src, "ts": ts}).Column(&movedIDs); err != nil {
 		return err
 	}
-	if len(before) == 0 {
-		return nil
-	}
-	// UPDATE OR IGNORE: a row that would break a unique index stays as it is
-	// (handled below) instead of failing the whole merge.
-	if _, err := tx.DB().NewQuery("UPDATE OR IGNORE " + table + " SET " + field + " = {:tgt}" + setUpdated + " WHERE " + field + " = {:src}").
-		Bind(dbx.Params{"tgt": tgt, "src": src, "ts": ts}).Execute(); err != nil {
-		return err
+	for _, id := range movedIDs {
+		done = append(done, id)
 	}
 	left, err := selectRows(tx, r.collection, dbx.HashExp{r.field: src})
 	if err != nil {
 		return err
 	}
-	stay := map[string]bool{}
 	for _, row := range left {
 		row["@field"] = r.field
-		stay[row.str("id")] = true
 	}
 	snap.Removed[r.collection] = append(snap.Removed[r.collection], left...)
-	var done []any
-	for _, id := range before {
-		if !stay[id] {
-			done = append(done, id)
-		}
-	}
 	if len(done) > 0 {
 		if moved[r.collection] == nil {
 			moved[r.collection] = map[string][]any{}
