@@ -42,6 +42,7 @@ var collectionArea = map[string]string{
 	"suppressions":             "contacts",
 	"import_jobs":              "contacts",
 	"ai_insights":              "contacts",
+	"contact_merges":           "contacts",
 	"templates":                "templates",
 	"campaigns":                "campaigns",
 	"campaign_approvals":       "campaigns",
