@@ -260,9 +260,9 @@ func (b *bench) importCLI() {
 		baseline = fmt.Sprintf("sqlite3 CLI: %s (%s)", rate(float64(b.m.CSVRows)/base.Seconds()), ms(base))
 	}
 	name := "CSV import, 16 columns, `pi-crm import` (rows read/s)"
+	b.importBaseline, b.importBaselineD, b.importBaselineRSS = baseline, base, baseRSS
 	if !b.cliHas("import") {
-		b.importPending = true
-		b.importBaseline, b.importBaselineD, b.importBaselineRSS = baseline, base, baseRSS
+		b.importPending = true // try the route once the server runs
 		return
 	}
 	csvPath := filepath.Join(b.dsDir, b.m.CSV)
@@ -271,7 +271,9 @@ func (b *bench) importCLI() {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	d, peak, err := runTimed(cmd)
 	if err != nil {
-		b.fail(name, importTarget, fmt.Errorf("%v: %s", err, lastLines(out.String(), 3)))
+		// a CLI that wants other arguments must not hide the route's figure
+		b.note("`pi-crm import` failed (%v: %s); measuring the import route instead", err, lastLines(out.String(), 3))
+		b.importPending = true
 		return
 	}
 	b.note("`pi-crm import` said: %s", lastLines(out.String(), 2))
