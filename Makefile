@@ -18,7 +18,7 @@ run: build
 
 ## ui: the web UI (ui/, Svelte + Vite) built into pb_public/, which the binary
 ## embeds; rebuilt only when its sources or lock file changed
-UI_SRC := $(shell find ui/src -type f 2>/dev/null) ui/index.html ui/vite.config.js ui/scripts/clean-out.mjs
+UI_SRC := $(shell find ui/src -type f 2>/dev/null) ui/index.html ui/vite.config.js ui/svelte.config.js ui/scripts/clean-out.mjs
 
 ui: pb_public/index.html
 

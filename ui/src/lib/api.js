@@ -181,28 +181,32 @@ export const importJobs = (ws) =>
 export const importJob = (id) => pb.collection('import_jobs').getOne(id);
 export const undoImport = (id) => pb.send(`/api/crm/import-jobs/${encodeURIComponent(id)}/undo`, { method: 'POST' });
 
-// downloadExport fetches the CSV with the session's token and hands it to
-// the browser as a file.
-export async function downloadExport(ws, params = {}) {
-  const qs = new URLSearchParams(params).toString();
-  const res = await fetch(`/api/crm/workspaces/${encodeURIComponent(ws)}/export${qs ? '?' + qs : ''}`, {
-    headers: { Authorization: pb.authStore.token },
-  });
+// download fetches a file with the session's token (a plain link would
+// carry none) and hands it to the browser.
+export async function download(path, fallbackName) {
+  const res = await fetch(path, { headers: { Authorization: pb.authStore.token } });
   if (!res.ok) {
     let body = {};
     try {
       body = await res.json();
     } catch {}
-    const err = new Error(body.message || `Export failed (${res.status})`);
+    const err = new Error(body.message || `Download failed (${res.status})`);
     err.status = res.status;
     err.response = body;
     throw err;
   }
   const blob = await res.blob();
   const cd = res.headers.get('Content-Disposition') || '';
-  const name = /filename="?([^";]+)"?/.exec(cd)?.[1] || 'contacts.csv';
-  saveBlob(blob, name);
+  saveBlob(blob, /filename="?([^";]+)"?/.exec(cd)?.[1] || fallbackName);
 }
+
+export function downloadExport(ws, params = {}) {
+  const qs = new URLSearchParams(params).toString();
+  return download(`/api/crm/workspaces/${encodeURIComponent(ws)}/export${qs ? '?' + qs : ''}`, 'contacts.csv');
+}
+
+export const downloadImportErrors = (job) =>
+  download(`/api/crm/import-jobs/${encodeURIComponent(job)}/errors.csv`, `import-${job}-errors.csv`);
 
 export function saveBlob(blob, name) {
   const url = URL.createObjectURL(blob);
