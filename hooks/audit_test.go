@@ -273,6 +273,8 @@ func workspaceFor(f *auditFixture, collection string, rec *core.Record) string {
 // Every mutating custom route must be listed here with how its audit is
 // checked; a new route without an entry fails the test.
 var auditedRoutes = map[string]string{
+	"POST /api/crm/workspaces/{id}/import":   "TestImportRoutesAudited",
+	"POST /api/crm/import-jobs/{id}/undo":    "TestImportRoutesAudited",
 	"POST /api/crm/api-keys":                 "TestAuditActorAndAPIKey",
 	"POST /api/crm/contacts/{id}/custom":     "TestCustomRouteAudited",
 	"POST /api/crm/contacts/merge":           "TestMergeAudited",

@@ -201,14 +201,23 @@ func (s *Service) Start(in Input, staged string) (*core.Record, error) {
 		s.fail(job, fmt.Errorf("storing the upload: %w", err))
 		return nil, err
 	}
+	id := job.Id
 	started := s.runner.Start(in.Workspace, func() {
-		f, err := os.Open(s.uploadPath(job.Id))
+		// the job's own copy, read back: the caller serialises job meanwhile
+		bg, err := s.app.FindRecordById("import_jobs", id)
 		if err != nil {
-			s.fail(job, err)
+			s.app.Logger().Error("import job vanished", "job", id, "error", err)
+			return
+		}
+		f, err := os.Open(s.uploadPath(id))
+		if err != nil {
+			s.fail(bg, err)
 			return
 		}
 		defer f.Close()
-		_, _ = s.Run(job, f, in.Actor, nil)
+		if _, err := s.Run(bg, f, in.Actor, nil); err != nil {
+			s.app.Logger().Warn("import job failed", "job", bg.Id, "error", err)
+		}
 	})
 	if !started {
 		_ = os.RemoveAll(s.Dir(job.Id))
