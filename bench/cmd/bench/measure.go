@@ -40,6 +40,7 @@ func (b *bench) plainServer() plainResult {
 		b.note("stock PocketBase baseline skipped: %s not built (go build -o %s ./bench/cmd/plainpb)", b.cfg.PlainBin, b.cfg.PlainBin)
 		return r
 	}
+	logf("bench: stock PocketBase baseline")
 	srv, cold, err := startServer(b.cfg.PlainBin, b.dataDir, filepath.Join(b.runDir, "plain-server.log"))
 	if err != nil {
 		b.note("stock PocketBase baseline failed: %v", err)
@@ -71,6 +72,7 @@ const listTarget = "≥ 1,000 req/s at 32 conns, p99 ≤ 100 ms"
 // contacts.custom) through the collection API, with and without the total
 // count, against the plain collection listed the same way.
 func (b *bench) list() {
+	logf("bench: list, %s per run at %d connections", b.cfg.Seconds, b.cfg.Conns)
 	ws := b.m.Workspace
 	path := func(coll string, skipTotal bool) func(w, n int) string { return listPath(coll, ws, skipTotal) }
 	pid := b.srv.pid()
@@ -108,6 +110,7 @@ const latTarget = "p50 ≤ 10 ms"
 // filter: contacts whose select field "tier" has one value (20% of them),
 // sorted by creation, first page of 50 with the total.
 func (b *bench) filter() {
+	logf("bench: filter by a custom field")
 	ws := b.m.Workspace
 	tiers := b.m.Fields[0].Options
 	pb := b.loadRun(b.cfg.LatConns, func(w, n int) string {
@@ -129,6 +132,7 @@ func (b *bench) filter() {
 
 // search: a selective email prefix ("first.last", ~10 matches at 100k).
 func (b *bench) search() {
+	logf("bench: prefix search")
 	ws := b.m.Workspace
 	terms := b.m.EmailPrefixes
 	pbFilter := func(coll string) func(w, n int) string {
@@ -164,6 +168,7 @@ func (b *bench) search() {
 // timeline entries on the source; one merge per pair, one at a time.
 func (b *bench) merge() {
 	const name, target = "merge (50 custom fields, 1,000 timeline entries)", "p50 ≤ 20 ms"
+	logf("bench: merge")
 	if !b.routeExists(http.MethodPost, "/api/crm/contacts/merge", map[string]any{}) {
 		b.add(row{name, notBuilt, target, "", "", notBuilt})
 		return
@@ -252,6 +257,7 @@ const importTarget = "≥ 10,000 rows/s and ≥ 0.5× sqlite3"
 // importCLI runs `pi-crm import` on the data directory (server stopped)
 // and the sqlite3 baseline on the same CSV.
 func (b *bench) importCLI() {
+	logf("bench: import baseline (sqlite3) and `pi-crm import`")
 	base, baseRSS, baseErr := b.sqliteImport()
 	baseline := ""
 	if baseErr != nil {
@@ -303,6 +309,7 @@ func (b *bench) importRoute() {
 		return
 	}
 	name := "CSV import, 16 columns, POST /api/crm/workspaces/{id}/import (rows read/s)"
+	logf("bench: import through the route")
 	path := "/api/crm/workspaces/" + b.m.ImportWorkspace + "/import"
 	if !b.routeExists(http.MethodPost, "/api/crm/workspaces/bench-no-such/import", map[string]any{}) {
 		b.add(row{"CSV import (CLI `pi-crm import` or the import route)", notBuilt, importTarget, b.importBaseline, "", notBuilt})
@@ -346,8 +353,9 @@ func (b *bench) importRoute() {
 			return
 		}
 		var j struct {
-			Status string `json:"status"`
-			Error  string `json:"error"`
+			Status string          `json:"status"`
+			Error  string          `json:"error"`
+			Counts json.RawMessage `json:"counts"`
 		}
 		_ = json.Unmarshal(data, &j)
 		if j.Status == "failed" || j.Status == "cancelled" {
@@ -357,11 +365,12 @@ func (b *bench) importRoute() {
 		if j.Status == "completed" {
 			break
 		}
-		if time.Since(start) > 15*time.Minute {
-			b.fail(name, importTarget, fmt.Errorf("job %s still %s after 15 min", job, j.Status))
+		// 500 rows/s, 1/20 of the target, is as long as the run waits
+		if limit := max(time.Minute, time.Duration(b.m.CSVRows/500)*time.Second); time.Since(start) > limit {
+			b.fail(name, importTarget, fmt.Errorf("job %s still %q after %s (counts %s)", job, j.Status, limit, j.Counts))
 			return
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 	d := time.Since(start)
 	peak, _ := procStatus(pid, "VmHWM")
@@ -405,6 +414,7 @@ func (b *bench) checkImported() {
 // export: the whole main workspace as CSV through the route (or the CLI).
 func (b *bench) export() {
 	const target = "≥ 100,000 rows/s"
+	logf("bench: export")
 	base, baseErr := b.sqliteExport()
 	baseline := ""
 	if baseErr != nil {
