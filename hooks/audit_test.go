@@ -279,6 +279,7 @@ var auditedRoutes = map[string]string{
 	"POST /api/crm/contacts/{id}/custom":     "TestCustomRouteAudited",
 	"POST /api/crm/contacts/merge":           "TestMergeAudited",
 	"POST /api/crm/contacts/merge/{id}/undo": "TestMergeAudited",
+	"POST /api/crm/workspaces/{id}/members":  "TestAddMemberByEmail",
 }
 
 func TestEveryMutatingRouteListed(t *testing.T) {

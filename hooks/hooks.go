@@ -46,6 +46,7 @@ func Register(app core.App, cfg Config) *Wiring {
 	registerContactsCore(app, w, now)
 	registerImports(app, w, cfg.ImportRunner, now)
 	registerMerge(app, w, now)
+	registerMembers(app, w)
 
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{
 		Func: func(se *core.ServeEvent) error {
