@@ -390,3 +390,25 @@ uiTest('screenshots of the main views at desktop and phone width', async () => {
   }
   assertNoProblems();
 });
+
+uiTest('an admin adds a colleague by email in settings', async () => {
+  const email = `${tag}.colleague@example.org`;
+  const u = await su.collection('users').create({ email, password: PASSWORD, passwordConfirm: PASSWORD, name: 'Cole League', verified: true });
+  // Monalisa is admin of Shared and shares no workspace with the new account
+  const { ctx, p } = await open(mona, '/settings/members');
+  await p.getByRole('table').waitFor();
+  await p.getByLabel('Add').fill('nobody-' + email);
+  await p.getByRole('button', { name: 'Add member' }).click();
+  await p.getByRole('alert').getByText(/No pi-crm account uses/).waitFor();
+
+  await p.getByLabel('Add').fill(email.toUpperCase());
+  await p.getByLabel('as').selectOption('viewer');
+  await p.getByRole('button', { name: 'Add member' }).click();
+  await p.getByRole('status').getByText('Member added.').waitFor();
+  await p.getByRole('cell', { name: /Cole League/ }).first().waitFor();
+  const m = await su.collection('workspace_members').getFirstListItem(su.filter('workspace = {:w} && user = {:u}', { w: ws.Shared, u: u.id }));
+  assert.equal(m.role, 'viewer');
+  await shot(p, 'settings-members-desktop');
+  await ctx.close();
+  assertNoProblems();
+});

@@ -140,7 +140,9 @@ export const addEntry = (data) =>
 
 export const membersOf = (ws) =>
   pb.collection('workspace_members').getFullList({ filter: f('workspace = {:ws}', { ws }), expand: 'user', sort: 'created' });
-export const addMember = (workspace, user, role) => pb.collection('workspace_members').create({ workspace, user, role });
+// by email: the users rule hides accounts the caller shares no workspace with
+export const addMember = (workspace, email, role) =>
+  pb.send(`/api/crm/workspaces/${encodeURIComponent(workspace)}/members`, { method: 'POST', body: { email, role } });
 export const setRole = (id, role) => pb.collection('workspace_members').update(id, { role });
 export const removeMember = (id) => pb.collection('workspace_members').delete(id);
 // users the caller can see: itself and the people it shares a workspace with
