@@ -66,6 +66,9 @@ func (c *contactsCore) registerCustomFieldHooks(app core.App) {
 	reconcile := func(e *core.RecordEvent) error {
 		return inTx(e, func(tx core.App) error {
 			orig := e.Record.Original()
+			// a new name, or a type to or from multiselect, changes the set
+			// of value indexes (services/customfields/indexes.go)
+			syncIndexes := e.Record.IsNew() || orig.GetString("field_type") != e.Record.GetString("field_type")
 			if e.Record.IsNew() || orig.GetString("field_type") != e.Record.GetString("field_type") ||
 				orig.GetString("options") != e.Record.GetString("options") {
 				force, _ := e.Record.Get(forceKey).(bool)
@@ -73,7 +76,13 @@ func (c *contactsCore) registerCustomFieldHooks(app core.App) {
 					return err
 				}
 			}
-			return e.Next()
+			if err := e.Next(); err != nil {
+				return err
+			}
+			if syncIndexes {
+				return customfields.SyncValueIndexes(tx)
+			}
+			return nil
 		})
 	}
 	app.OnRecordCreateExecute("custom_field_definitions").BindFunc(reconcile)
@@ -83,7 +92,10 @@ func (c *contactsCore) registerCustomFieldHooks(app core.App) {
 			if err := c.custom.DeleteValues(tx, customfields.FromRecord(e.Record)); err != nil {
 				return err
 			}
-			return e.Next()
+			if err := e.Next(); err != nil {
+				return err
+			}
+			return customfields.SyncValueIndexes(tx)
 		})
 	})
 }

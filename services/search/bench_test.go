@@ -1,6 +1,7 @@
 package search_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	_ "github.com/pi-crm/pi-crm/migrations"
+	"github.com/pi-crm/pi-crm/services/customfields"
 	"github.com/pi-crm/pi-crm/services/search"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
@@ -109,10 +111,15 @@ func buildFixture(app core.App) error {
 			return err
 		}
 	}
+	// the value indexes the definition hooks would create (hooks are not
+	// registered on this app)
+	if err := customfields.SyncValueIndexes(app); err != nil {
+		return err
+	}
 	tiers := []string{"gold", "silver", "bronze", "iron", "wood"} // 20% each
 	return app.RunInTransaction(func(tx core.App) error {
-		ins := tx.DB().NewQuery(`INSERT INTO contacts (id, workspace, first_name, last_name, primary_email, primary_phone, company, created, updated)
-			VALUES ({:id}, {:ws}, {:f}, {:l}, {:e}, {:p}, {:c}, {:t}, {:t})`).Prepare()
+		ins := tx.DB().NewQuery(`INSERT INTO contacts (id, workspace, first_name, last_name, primary_email, primary_phone, company, custom, created, updated)
+			VALUES ({:id}, {:ws}, {:f}, {:l}, {:e}, {:p}, {:c}, {:custom}, {:t}, {:t})`).Prepare()
 		defer ins.Close()
 		cf := tx.DB().NewQuery(`INSERT INTO custom_fields (id, contact, field_name, field_value, field_type, created, updated)
 			VALUES ({:id}, {:c}, {:n}, {:v}, {:ty}, {:t}, {:t})`).Prepare()
@@ -125,13 +132,19 @@ func buildFixture(app core.App) error {
 			if i%1000 == 999 { // a few duplicates for the finder
 				email = strings.ToUpper(fmt.Sprintf("user%d@dom%d.com", i-1, (i-1)%500))
 			}
-			if _, err := ins.Bind(dbx.Params{"id": id, "ws": benchWS, "f": firstNames[i%len(firstNames)], "l": lastName(i / 7),
-				"e": email, "p": phone, "c": fmt.Sprintf("Company %d", i%3000), "t": t}).Execute(); err != nil {
-				return err
-			}
 			values := []string{tiers[i%5], fmt.Sprint(i % 1000), fmt.Sprintf("20%02d-%02d-%02d", 10+i%15, 1+i%12, 1+i%28),
 				fmt.Sprintf("City %d", i%200), fmt.Sprintf("note %d", i), fmt.Sprint(18 + i%60), tiers[(i/5)%5],
 				fmt.Sprint(i%10 == 0), fmt.Sprintf("https://site%d.example", i), fmt.Sprintf("2026-%02d-%02d", 1+i%12, 1+i%28)}
+			// the read copy, typed as services/customfields writes it
+			custom := map[string]any{}
+			for j, f := range fields {
+				custom[f.name] = customfields.Decode(f.typ, values[j])
+			}
+			copyJSON, _ := json.Marshal(custom)
+			if _, err := ins.Bind(dbx.Params{"id": id, "ws": benchWS, "f": firstNames[i%len(firstNames)], "l": lastName(i / 7),
+				"e": email, "p": phone, "c": fmt.Sprintf("Company %d", i%3000), "custom": string(copyJSON), "t": t}).Execute(); err != nil {
+				return err
+			}
 			for j, f := range fields {
 				if _, err := cf.Bind(dbx.Params{"id": fmt.Sprintf("v%08d%06d", i, j), "c": id, "n": f.name, "v": values[j], "ty": f.typ, "t": t}).Execute(); err != nil {
 					return err

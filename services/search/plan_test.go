@@ -1,0 +1,262 @@
+package search_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/pi-crm/pi-crm/internal/testutil"
+	"github.com/pi-crm/pi-crm/services/customfields"
+	"github.com/pi-crm/pi-crm/services/search"
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
+)
+
+// planContact is one seeded contact, for computing expected results in Go.
+type planContact struct {
+	id, last string
+	tier     string
+	score    *int // nil: no value
+}
+
+const planN = 3000 // above the probe cap, so both plans occur
+
+// planFixture: a workspace whose definitions were created through the app
+// (so the definition hooks built the value indexes) and planN contacts
+// written with raw SQL (EAV rows and their read copy) to keep the test fast.
+func planFixture(t *testing.T) (*testutil.Env, *search.Service, string, []planContact) {
+	env := testutil.New(t)
+	owner, _ := env.User("plan@example.com")
+	ws := env.Workspace("Plan", owner, nil)
+	for _, d := range []map[string]any{
+		{"field_name": "tier", "field_type": "select", "options": []string{"gold", "silver"}},
+		{"field_name": "score", "field_type": "number"},
+		{"field_name": "tags", "field_type": "multiselect", "options": []string{"a", "b"}},
+	} {
+		d["user"], d["workspace"], d["label"] = owner.Id, ws.Id, d["field_name"]
+		env.Create("custom_field_definitions", d)
+	}
+	var cs []planContact
+	err := env.App.RunInTransaction(func(tx core.App) error {
+		for i := 0; i < planN; i++ {
+			c := planContact{id: fmt.Sprintf("p%014d", i), last: fmt.Sprintf("Name%03d", (i*7)%400), tier: "silver"}
+			if i%50 == 0 {
+				c.tier = "gold" // 2%: fewer than the probe cap
+			}
+			custom := map[string]any{"tier": c.tier}
+			if i%3 != 0 {
+				s := (i * 13) % 100
+				c.score = &s
+				custom["score"] = float64(s)
+			}
+			raw, _ := json.Marshal(custom)
+			if _, err := tx.DB().Insert("contacts", dbx.Params{"id": c.id, "workspace": ws.Id, "last_name": c.last,
+				"first_name": "F", "custom": string(raw), "created": "2025-01-01 00:00:00.000Z", "updated": "2025-01-01 00:00:00.000Z"}).Execute(); err != nil {
+				return err
+			}
+			for name, v := range custom {
+				typ, val := "select", fmt.Sprint(v)
+				if name == "score" {
+					typ = "number"
+				}
+				if _, err := tx.DB().Insert("custom_fields", dbx.Params{"id": fmt.Sprintf("v%s%s", c.id[1:], name[:2]), "contact": c.id,
+					"field_name": name, "field_value": val, "field_type": typ,
+					"created": "2025-01-01 00:00:00.000Z", "updated": "2025-01-01 00:00:00.000Z"}).Execute(); err != nil {
+					return err
+				}
+			}
+			cs = append(cs, c)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env, search.NewService(env.App), ws.Id, cs
+}
+
+// all reads every page of raw and returns the ids in order with the plan of
+// each page.
+func all(t *testing.T, svc *search.Service, ws, raw string) ([]string, []string, int) {
+	t.Helper()
+	var ids, plans []string
+	total := -1
+	for page := 1; ; page++ {
+		v, _ := url.ParseQuery(raw)
+		v.Set("workspace", ws)
+		v.Set("page", fmt.Sprint(page))
+		v.Set("perPage", "50")
+		q, err := search.ParseQuery(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := svc.Search(q)
+		if err != nil {
+			t.Fatalf("%s page %d: %v", raw, page, err)
+		}
+		total = res.TotalItems
+		if len(res.Items) == 0 {
+			return ids, plans, total
+		}
+		plans = append(plans, res.Plan)
+		for _, it := range res.Items {
+			ids = append(ids, it["id"].(string))
+		}
+	}
+}
+
+func TestSearchPlansAgreeWithReference(t *testing.T) {
+	env, svc, ws, cs := planFixture(t)
+	byLast := func(keep func(planContact) bool) []string {
+		var sel []planContact
+		for _, c := range cs {
+			if keep(c) {
+				sel = append(sel, c)
+			}
+		}
+		sort.Slice(sel, func(i, j int) bool {
+			if sel[i].last != sel[j].last {
+				return strings.ToLower(sel[i].last) < strings.ToLower(sel[j].last)
+			}
+			return sel[i].id < sel[j].id
+		})
+		out := make([]string, len(sel))
+		for i, c := range sel {
+			out[i] = c.id
+		}
+		return out
+	}
+	byScore := func(keep func(planContact) bool, desc bool) []string {
+		var sel []planContact
+		for _, c := range cs {
+			if keep(c) {
+				sel = append(sel, c)
+			}
+		}
+		sort.Slice(sel, func(i, j int) bool {
+			a, b := sel[i], sel[j]
+			if (a.score == nil) != (b.score == nil) {
+				return b.score == nil // no value last, both directions
+			}
+			if a.score != nil && *a.score != *b.score {
+				return (*a.score < *b.score) != desc
+			}
+			return (a.id < b.id) != desc
+		})
+		out := make([]string, len(sel))
+		for i, c := range sel {
+			out[i] = c.id
+		}
+		return out
+	}
+	every := func(planContact) bool { return true }
+	cases := []struct {
+		name, q   string
+		want      []string
+		wantPlans []string // plans that must occur among the pages
+	}{
+		{"selective filter: from its matches", "cf.tier=eq:gold&sort=last_name",
+			byLast(func(c planContact) bool { return c.tier == "gold" }), []string{"index " + customfields.ValueIndexName("tier")}},
+		{"broad filter: walk the sort index, then deep pages from the matches", "cf.tier=eq:silver&sort=last_name",
+			byLast(func(c planContact) bool { return c.tier == "silver" }),
+			[]string{"walk idx_contacts_search_last", "index " + customfields.ValueIndexName("tier")}},
+		{"ascending custom sort: values, then contacts without one", "sort=cf.score", byScore(every, false),
+			[]string{"walk " + customfields.ValueIndexName("score")}},
+		{"descending custom sort", "sort=-cf.score", byScore(every, true), []string{"walk " + customfields.ValueIndexName("score")}},
+		{"range sorted by the same field", "cf.score=gte:90&sort=-cf.score",
+			byScore(func(c planContact) bool { return c.score != nil && *c.score >= 90 }, true),
+			[]string{"index " + customfields.ValueIndexName("score")}},
+		{"range and a selective select", "cf.score=lt:10&cf.tier=eq:gold",
+			byLast(func(c planContact) bool { return c.tier == "gold" && c.score != nil && *c.score < 10 }), nil},
+		{"empty", "cf.score=empty:&sort=last_name", byLast(func(c planContact) bool { return c.score == nil }), nil},
+		{"term and filter: the filter drives", "q=name01&cf.tier=eq:gold",
+			byLast(func(c planContact) bool { return c.tier == "gold" && strings.HasPrefix(c.last, "Name01") }), nil},
+		{"term drives", "q=name012&cf.tier=eq:silver",
+			byLast(func(c planContact) bool { return c.tier == "silver" && strings.HasPrefix(c.last, "Name012") }), []string{"ids"}},
+	}
+	check := func(label string) {
+		for _, c := range cases {
+			got, plans, total := all(t, svc, ws, c.q)
+			if strings.Join(got, ",") != strings.Join(c.want, ",") || total != len(c.want) {
+				t.Errorf("%s, %s: got %d ids (total %d), want %d; first got %v want %v", label, c.name, len(got), total, len(c.want),
+					got[:min(5, len(got))], c.want[:min(5, len(c.want))])
+			}
+			if label != "indexed" {
+				continue
+			}
+			for _, p := range c.wantPlans {
+				found := false
+				for _, g := range plans {
+					found = found || g == p
+				}
+				if !found {
+					t.Errorf("%s: plans %v, want %q among them", c.name, plans, p)
+				}
+			}
+		}
+	}
+	check("indexed")
+	// Without the value indexes (past the cap, or a multiselect) the same
+	// queries go through the EAV rows and the copy: same answers.
+	if err := customfields.DropValueIndexes(env.App); err != nil {
+		t.Fatal(err)
+	}
+	check("no value index")
+}
+
+func TestValueIndexLifecycle(t *testing.T) {
+	env := testutil.New(t)
+	owner, token := env.User("idx@example.com")
+	ws := env.Workspace("Idx", owner, nil)
+	ws2 := env.Workspace("Idx2", owner, nil)
+	have := func() map[string]bool {
+		m, err := customfields.ValueIndexes(env.App)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	def := func(wsID, name, typ string) string {
+		f := map[string]any{"user": owner.Id, "workspace": wsID, "field_name": name, "label": name, "field_type": typ}
+		if typ == "multiselect" || typ == "select" {
+			f["options"] = []string{"a", "b"}
+		}
+		return env.Create("custom_field_definitions", f).Id
+	}
+	a := def(ws.Id, "level", "number")
+	b := def(ws2.Id, "level", "text")
+	def(ws.Id, "labels", "multiselect")
+	if h := have(); !h["level"] || h["labels"] {
+		t.Fatalf("after create: %v (want level, no multiselect labels)", h)
+	}
+	// the index serves the filter: a contact written through the API is found
+	env.Create("contacts", map[string]any{"workspace": ws.Id, "last_name": "L", "custom": map[string]any{"level": 7}})
+	q, _ := search.ParseQuery(url.Values{"workspace": {ws.Id}, "cf.level": {"gte:5"}})
+	if res, err := search.NewService(env.App).Search(q); err != nil || res.TotalItems != 1 {
+		t.Fatalf("search through the value index: %v %v", res, err)
+	}
+	// one of two definitions of the name deleted: the index stays
+	if r := env.Do("DELETE", "/api/collections/custom_field_definitions/records/"+a, token, nil); r.Status != 204 {
+		t.Fatalf("delete: %d %s", r.Status, r.Body)
+	}
+	if !have()["level"] {
+		t.Fatal("index dropped while a definition of the name remains")
+	}
+	// a type change to multiselect: no index for it
+	if r := env.Do("PATCH", "/api/collections/custom_field_definitions/records/"+b, token,
+		map[string]any{"field_type": "multiselect", "options": []string{"a", "b"}}); r.Status != 200 {
+		t.Fatalf("patch: %d %s", r.Status, r.Body)
+	}
+	if have()["level"] {
+		t.Fatal("index kept for a field that is now multiselect")
+	}
+	if r := env.Do("DELETE", "/api/collections/custom_field_definitions/records/"+b, token, nil); r.Status != 204 {
+		t.Fatalf("delete: %d %s", r.Status, r.Body)
+	}
+	if h := have(); len(h) != 0 {
+		t.Fatalf("indexes left without definitions: %v", h)
+	}
+}
