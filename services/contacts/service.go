@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/pi-crm/pi-crm/services/apperr"
+	"github.com/pi-crm/pi-crm/services/tenancy"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 )
@@ -140,10 +141,8 @@ func (s *Service) Access(userID, contactID string) (*core.Record, string, error)
 	if err != nil {
 		return nil, "", apperr.NotFound(CodeNotFound, "No contact with this id in your workspaces")
 	}
-	var role string
-	err = s.app.DB().Select("role").From("workspace_members").
-		Where(dbx.HashExp{"workspace": rec.GetString("workspace"), "user": userID}).Limit(1).Row(&role)
-	if err != nil {
+	role := tenancy.Role(s.app, rec.GetString("workspace"), userID)
+	if role == "" {
 		return nil, "", apperr.NotFound(CodeNotFound, "No contact with this id in your workspaces")
 	}
 	return rec, role, nil
@@ -151,7 +150,7 @@ func (s *Service) Access(userID, contactID string) (*core.Record, string, error)
 
 // CanWrite reports whether role may change contacts.
 func CanWrite(role string) bool {
-	return role == "owner" || role == "admin" || role == "editor"
+	return tenancy.AtLeast(role, tenancy.RoleEditor)
 }
 
 // ErrReadOnly is returned to a viewer who tries to change a contact.

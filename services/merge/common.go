@@ -33,6 +33,7 @@ import (
 	"github.com/pi-crm/pi-crm/services/audit"
 	"github.com/pi-crm/pi-crm/services/contacts"
 	"github.com/pi-crm/pi-crm/services/customfields"
+	"github.com/pi-crm/pi-crm/services/tenancy"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
@@ -81,10 +82,7 @@ func memberRole(tx core.App, c Caller, ws string) string {
 	if c.KeyWorkspace != "" && c.KeyWorkspace != ws {
 		return ""
 	}
-	var role string
-	_ = tx.DB().Select("role").From("workspace_members").
-		Where(dbx.HashExp{"workspace": ws, "user": c.UserID}).Limit(1).Row(&role)
-	return role
+	return tenancy.Role(tx, ws, c.UserID)
 }
 
 // loadContact returns contact id for the caller with its role; a contact of
