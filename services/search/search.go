@@ -628,15 +628,14 @@ type Result struct {
 }
 
 // items loads the contacts ids in their order, each with its custom values
-// from the custom_fields rows (the source of truth): two queries.
+// from the contact's read copy (contacts.custom, written in the transaction
+// of every change to the custom_fields rows, see services/customfields): one
+// query. Reading the EAV rows of the page instead cost a second query of
+// ~10 rows per contact, about a third of a filtered search at 100k.
 func (s *Service) items(ids []string) ([]map[string]any, error) {
 	out := make([]map[string]any, 0, len(ids))
 	if len(ids) == 0 {
 		return out, nil
-	}
-	anyIDs := make([]any, len(ids))
-	for i, id := range ids {
-		anyIDs[i] = id
 	}
 	recs, err := s.app.FindRecordsByIds("contacts", ids)
 	if err != nil {
@@ -646,56 +645,18 @@ func (s *Service) items(ids []string) ([]map[string]any, error) {
 	for _, r := range recs {
 		byID[r.Id] = r
 	}
-	var vals []struct {
-		Contact string `db:"contact"`
-		Name    string `db:"field_name"`
-		Value   string `db:"field_value"`
-		Type    string `db:"field_type"`
-	}
-	if err := s.app.DB().Select("contact", "field_name", "field_value", "field_type").From("custom_fields").
-		Where(dbx.In("contact", anyIDs...)).All(&vals); err != nil {
-		return nil, err
-	}
-	custom := make(map[string]map[string]any, len(ids))
-	for _, v := range vals {
-		if custom[v.Contact] == nil {
-			custom[v.Contact] = map[string]any{}
-		}
-		custom[v.Contact][v.Name] = decode(v.Type, v.Value)
-	}
 	for _, id := range ids {
 		r, ok := byID[id]
 		if !ok {
 			continue // deleted between the two queries
 		}
 		m := r.PublicExport()
-		c := custom[id]
-		if c == nil {
-			c = map[string]any{}
+		var custom map[string]any
+		if err := r.UnmarshalJSONField("custom", &custom); err != nil || custom == nil {
+			custom = map[string]any{}
 		}
-		m["custom"] = c
+		m["custom"] = custom
 		out = append(out, m)
 	}
 	return out, nil
-}
-
-// decode turns a stored value into its API form: numbers and booleans typed,
-// multiselects as lists.
-func decode(typ, stored string) any {
-	switch typ {
-	case "number":
-		if f, err := strconv.ParseFloat(stored, 64); err == nil {
-			return f
-		}
-	case "boolean":
-		if b, err := strconv.ParseBool(stored); err == nil {
-			return b
-		}
-	case "multiselect":
-		var items []string
-		if err := json.Unmarshal([]byte(stored), &items); err == nil {
-			return items
-		}
-	}
-	return stored
 }
