@@ -20,6 +20,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -37,6 +38,20 @@ import (
 // Version changes whenever the generated data changes shape, so cached data
 // sets of an older generator are not reused.
 const Version = 1
+
+// SchemaKey names the migrations compiled into this program (ours are
+// registered by importing the migrations package). A data set generated
+// with other migrations is not reused: the server would run the new ones
+// at start and the cold start, the import and the indexes would measure a
+// different schema.
+func SchemaKey() string {
+	h := fnv.New32a()
+	for _, m := range core.AppMigrations.Items() {
+		h.Write([]byte(m.File))
+		h.Write([]byte{0})
+	}
+	return fmt.Sprintf("%08x", h.Sum32())
+}
 
 // Credentials of the generated accounts. They only ever exist in a
 // benchmark data directory.
@@ -61,6 +76,7 @@ type Config struct {
 // Manifest describes a generated data set to the harness (manifest.json).
 type Manifest struct {
 	Version           int         `json:"version"`
+	SchemaKey         string      `json:"schema_key"`
 	N                 int         `json:"n"`
 	Seed              uint64      `json:"seed"`
 	DataDir           string      `json:"data_dir"` // relative to the manifest
@@ -112,7 +128,7 @@ func Generate(dir string, cfg Config) (*Manifest, error) {
 	}
 
 	m := &Manifest{
-		Version: Version, N: cfg.N, Seed: cfg.Seed, DataDir: "pb_data", UserEmail: UserEmail,
+		Version: Version, SchemaKey: SchemaKey(), N: cfg.N, Seed: cfg.Seed, DataDir: "pb_data", UserEmail: UserEmail,
 		SuperuserEmail: SuperuserEmail, Password: Password, Fields: Fields, PlainCollection: PlainCollection,
 		MergeLogs: cfg.MergeLogs, CSV: "contacts.csv",
 	}

@@ -100,7 +100,7 @@ func main() {
 // directory and renamed into place, so an interrupted run never leaves a
 // half-written cache entry.
 func dataset(cfg config) (string, *gen.Manifest, error) {
-	dir := filepath.Join(cfg.Dir, fmt.Sprintf("data-n%d-s%d-m%d-v%d", cfg.N, cfg.Seed, cfg.Merges, gen.Version))
+	dir := filepath.Join(cfg.Dir, fmt.Sprintf("data-n%d-s%d-m%d-v%d-%s", cfg.N, cfg.Seed, cfg.Merges, gen.Version, gen.SchemaKey()))
 	if m, err := readManifest(dir); err == nil {
 		logf("bench: using cached data set %s", dir)
 		return dir, m, nil

@@ -29,10 +29,32 @@ func readManifest(dir string) (*gen.Manifest, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, err
 	}
-	if m.Version != gen.Version {
+	if m.Version != gen.Version || m.SchemaKey != gen.SchemaKey() {
 		return nil, errors.New("stale data set")
 	}
 	return &m, nil
+}
+
+// copyFile copies one file, keeping its mode.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, st.Mode())
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // copyDir copies the data set's files so that a run (imports, merges)

@@ -78,6 +78,18 @@ func run(cfg config, dsDir string, m *gen.Manifest) error {
 	if !cfg.Keep {
 		defer os.RemoveAll(b.runDir)
 	}
+	// the binaries measured are copied first: bin/ may be rebuilt by
+	// someone else while a long run is in progress
+	for _, bin := range []*string{&b.cfg.Bin, &b.cfg.PlainBin} {
+		if _, err := os.Stat(*bin); err != nil {
+			continue
+		}
+		snap := filepath.Join(b.runDir, filepath.Base(*bin))
+		if err := copyFile(*bin, snap); err != nil {
+			return err
+		}
+		*bin = snap
+	}
 	b.dataDir = filepath.Join(b.runDir, "pb_data")
 	if err := copyDir(filepath.Join(dsDir, m.DataDir), b.dataDir); err != nil {
 		return err
