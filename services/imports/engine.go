@@ -129,6 +129,7 @@ type engine struct {
 	progress func(Counts)
 	batchNo  int
 	newDefs  []string
+	ids      *idGen
 }
 
 var errCrash = errors.New("simulated crash")
@@ -137,7 +138,7 @@ var errCrash = errors.New("simulated crash")
 // holds them too, with the status, and so does one audit entry.
 func (s *Service) Run(job *core.Record, src io.Reader, actor audit.Actor, progress func(Counts)) (Counts, error) {
 	e := &engine{s: s, job: job, ws: job.GetString("workspace"), seed: maphash.MakeSeed(), seen: map[uint64]int32{},
-		progress: progress, fileName: job.GetString("file_name")}
+		ids: newIDGen(), progress: progress, fileName: job.GetString("file_name")}
 	_ = job.UnmarshalJSONField("options", &e.opts)
 	job.Set("status", StatusRunning)
 	if err := s.app.Save(skip(job)); err != nil {
@@ -702,7 +703,7 @@ func (e *engine) match(p *prepared, byEmail, byPhone map[string]*existing) (*exi
 }
 
 func (e *engine) newContact(p *prepared) (*action, *RowError) {
-	a := &action{p: p, create: true, id: core.GenerateDefaultRandomId(), base: p.base, custom: map[string]any{}}
+	a := &action{p: p, create: true, id: e.ids.next(), base: p.base, custom: map[string]any{}}
 	have := map[string]bool{}
 	for _, cv := range p.custom {
 		have[cv.name] = true
@@ -723,10 +724,10 @@ func (e *engine) newContact(p *prepared) (*action, *RowError) {
 		a.custom[cv.name] = customfields.Decode(cv.typ, cv.value)
 	}
 	if e.defList != "" {
-		a.assign = append(a.assign, assignment{core.GenerateDefaultRandomId(), e.defList, true})
+		a.assign = append(a.assign, assignment{e.ids.next(), e.defList, true})
 	}
 	if e.listID != "" && e.listID != e.defList {
-		a.assign = append(a.assign, assignment{core.GenerateDefaultRandomId(), e.listID, e.defList == ""})
+		a.assign = append(a.assign, assignment{e.ids.next(), e.listID, e.defList == ""})
 	}
 	return a, nil
 }
@@ -822,7 +823,7 @@ func (e *engine) planUpdates(acts []*action, ids []string, byEmail, byPhone map[
 			a.changed = append(a.changed, "custom."+cv.name)
 		}
 		if e.listID != "" && !inList[a.id] {
-			a.assign = append(a.assign, assignment{core.GenerateDefaultRandomId(), e.listID, !hasPrimary[a.id]})
+			a.assign = append(a.assign, assignment{e.ids.next(), e.listID, !hasPrimary[a.id]})
 		}
 		if len(a.changed) > 0 {
 			a.before = before
@@ -831,30 +832,35 @@ func (e *engine) planUpdates(acts []*action, ids []string, byEmail, byPhone map[
 	return nil
 }
 
-// commit writes the batch's actions in one transaction with prepared
-// statements: the contacts rows with their read copy, the EAV rows, list
-// assignments, timeline entries and the job's committed counts. It does what
-// the record hooks do (normalised values, duplicate checks, validated custom
-// values, ids, timestamps), which were all settled before.
+// commit writes the batch's actions in one transaction: the new contacts
+// with their read copy, the EAV rows, list assignments and timeline entries
+// with multi-row INSERTs (bulk.go), updated contacts with a prepared UPDATE,
+// and the job's committed counts. It does what the record hooks do
+// (normalised values, duplicate checks, validated custom values, ids,
+// timestamps), which were all settled before.
 func (e *engine) commit(acts []*action, next Counts, now string) error {
-	return e.s.app.RunInTransaction(func(tx core.App) error {
+	first, last := 0, 0
+	if len(acts) > 0 {
+		first, last = acts[0].p.row, acts[len(acts)-1].p.row
+	}
+	err := e.s.app.RunInTransaction(func(tx core.App) error {
 		db := tx.DB()
-		insContact := db.NewQuery(`INSERT INTO contacts (id, workspace, first_name, last_name, primary_email, primary_phone, company, custom, created, updated)
-			VALUES ({:id}, {:ws}, {:f}, {:l}, {:e}, {:p}, {:c}, {:custom}, {:now}, {:now})`).Prepare()
-		defer insContact.Close()
+		insContact := newMultiInsert(db, "contacts", []string{"id", "workspace", "first_name", "last_name", "primary_email",
+			"primary_phone", "company", "custom", "created", "updated"}, "")
+		defer insContact.close()
 		updContact := db.NewQuery(`UPDATE contacts SET first_name = {:f}, last_name = {:l}, primary_email = {:e}, primary_phone = {:p},
 			company = {:c}, custom = {:custom}, updated = {:now} WHERE id = {:id}`).Prepare()
 		defer updContact.Close()
-		setCF := db.NewQuery(`INSERT INTO custom_fields (id, contact, field_name, field_value, field_type, created, updated)
-			VALUES ({:id}, {:contact}, {:name}, {:value}, {:type}, {:now}, {:now})
-			ON CONFLICT (contact, field_name) DO UPDATE SET field_value = excluded.field_value, field_type = excluded.field_type, updated = excluded.updated`).Prepare()
-		defer setCF.Close()
-		insAssign := db.NewQuery(`INSERT INTO contact_list_assignments (id, contact, list, is_primary, assigned_at, created, updated)
-			VALUES ({:id}, {:contact}, {:list}, {:primary}, {:now}, {:now}, {:now})`).Prepare()
-		defer insAssign.Close()
-		insLog := db.NewQuery(`INSERT INTO communication_logs (id, workspace, contact, type, direction, content, timestamp, created, updated)
-			VALUES ({:id}, {:ws}, {:contact}, 'system', 'internal', {:content}, {:now}, {:now}, {:now})`).Prepare()
-		defer insLog.Close()
+		cfCols := []string{"id", "contact", "field_name", "field_value", "field_type", "created", "updated"}
+		newCF := newMultiInsert(db, "custom_fields", cfCols, "") // a new contact has no rows to conflict with
+		defer newCF.close()
+		setCF := newMultiInsert(db, "custom_fields", cfCols,
+			` ON CONFLICT (contact, field_name) DO UPDATE SET field_value = excluded.field_value, field_type = excluded.field_type, updated = excluded.updated`)
+		defer setCF.close()
+		insAssign := newMultiInsert(db, "contact_list_assignments", []string{"id", "contact", "list", "is_primary", "assigned_at", "created", "updated"}, "")
+		defer insAssign.close()
+		insLog := newMultiInsert(db, "communication_logs", []string{"id", "workspace", "contact", "type", "direction", "content", "timestamp", "created", "updated"}, "")
+		defer insLog.close()
 
 		created := "Contact created by import of " + e.fileName
 		for _, a := range acts {
@@ -863,25 +869,28 @@ func (e *engine) commit(acts []*action, next Counts, now string) error {
 			}
 			if a.create || a.before != nil {
 				custom, _ := json.Marshal(a.custom)
-				params := dbx.Params{"id": a.id, "ws": e.ws, "f": a.base[iFirst], "l": a.base[iLast], "e": a.base[iEmail],
-					"p": a.base[iPhone], "c": a.base[iCompany], "custom": string(custom), "now": now}
-				q := updContact
 				if a.create {
-					q = insContact
-				}
-				if _, err := q.Bind(params).Execute(); err != nil {
+					if err := insContact.add(a.id, e.ws, a.base[iFirst], a.base[iLast], a.base[iEmail], a.base[iPhone], a.base[iCompany],
+						string(custom), now, now); err != nil {
+						return err
+					}
+				} else if _, err := updContact.Bind(dbx.Params{"id": a.id, "f": a.base[iFirst], "l": a.base[iLast], "e": a.base[iEmail],
+					"p": a.base[iPhone], "c": a.base[iCompany], "custom": string(custom), "now": now}).Execute(); err != nil {
 					return fmt.Errorf("row %d: %w", a.p.row, err)
 				}
 			}
+			cf := setCF
+			if a.create {
+				cf = newCF
+			}
 			for _, cv := range a.set {
-				if _, err := setCF.Bind(dbx.Params{"id": core.GenerateDefaultRandomId(), "contact": a.id, "name": cv.name,
-					"value": cv.value, "type": cv.typ, "now": now}).Execute(); err != nil {
-					return fmt.Errorf("row %d: %w", a.p.row, err)
+				if err := cf.add(e.ids.next(), a.id, cv.name, cv.value, cv.typ, now, now); err != nil {
+					return err
 				}
 			}
 			for _, as := range a.assign {
-				if _, err := insAssign.Bind(dbx.Params{"id": as.id, "contact": a.id, "list": as.list, "primary": as.primary, "now": now}).Execute(); err != nil {
-					return fmt.Errorf("row %d: %w", a.p.row, err)
+				if err := insAssign.add(as.id, a.id, as.list, as.primary, now, now, now); err != nil {
+					return err
 				}
 			}
 			content := created
@@ -891,8 +900,12 @@ func (e *engine) commit(acts []*action, next Counts, now string) error {
 				}
 				content = "Contact updated by import of " + e.fileName + ": " + strings.Join(a.changed, ", ")
 			}
-			if _, err := insLog.Bind(dbx.Params{"id": core.GenerateDefaultRandomId(), "ws": e.ws, "contact": a.id,
-				"content": content, "now": now}).Execute(); err != nil {
+			if err := insLog.add(e.ids.next(), e.ws, a.id, "system", "internal", content, now, now, now); err != nil {
+				return err
+			}
+		}
+		for _, m := range []*multiInsert{insContact, newCF, setCF, insAssign, insLog} {
+			if err := m.flush(); err != nil {
 				return err
 			}
 		}
@@ -905,6 +918,10 @@ func (e *engine) commit(acts []*action, next Counts, now string) error {
 		}
 		return nil
 	})
+	if err != nil && !errors.Is(err, errCrash) {
+		return fmt.Errorf("writing rows %d to %d: %w", first, last, err)
+	}
+	return err
 }
 
 // finish marks the job completed and writes its one audit entry, together.

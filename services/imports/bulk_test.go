@@ -1,0 +1,147 @@
+package imports
+
+import (
+	"errors"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/pocketbase/dbx"
+	_ "modernc.org/sqlite"
+)
+
+func TestIDGenSortedUniqueValid(t *testing.T) {
+	g := newIDGen()
+	valid := regexp.MustCompile(`^[a-z0-9]{15}$`)
+	seen := map[string]bool{}
+	var ids []string
+	for i := 0; i < 5000; i++ {
+		id := g.next()
+		if !valid.MatchString(id) {
+			t.Fatalf("id %q is not a PocketBase id", id)
+		}
+		if seen[id] {
+			t.Fatalf("id %q twice", id)
+		}
+		seen[id] = true
+		ids = append(ids, id)
+	}
+	if !slices.IsSorted(ids) {
+		t.Fatal("ids of one job do not sort in the order they were made")
+	}
+	// the tail is random: two generators never share a prefix run by design,
+	// and ids of one run differ beyond the counter
+	if ids[0][10:] == ids[1][10:] && ids[1][10:] == ids[2][10:] {
+		t.Fatalf("tails look constant: %v", ids[:3])
+	}
+	other := newIDGen().next()
+	if other[:5] == ids[0][:5] && other[5:10] == ids[0][5:10] && other[10:] == ids[0][10:] {
+		t.Fatal("two jobs made the same first id")
+	}
+
+	// the counter runs out: a new prefix starts a new sorted run
+	g.n = idCounterMax - 1
+	last := g.next()
+	if last[idPrefixLen:idPrefixLen+idCounterLen] != "zzzzz" {
+		t.Fatalf("last counter %q", last)
+	}
+	next := g.next()
+	if next[idPrefixLen:idPrefixLen+idCounterLen] != "00000" || !valid.MatchString(next) {
+		t.Fatalf("after rollover %q", next)
+	}
+}
+
+func testDB(t *testing.T) *dbx.DB {
+	db, err := dbx.Open("sqlite", t.TempDir()+"/t.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	for _, q := range []string{
+		"CREATE TABLE t (id TEXT PRIMARY KEY NOT NULL, k TEXT NOT NULL, v TEXT NOT NULL DEFAULT '')",
+		"CREATE UNIQUE INDEX t_k ON t (k)",
+	} {
+		if _, err := db.NewQuery(q).Execute(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return db
+}
+
+func TestMultiInsertChunksAndUpserts(t *testing.T) {
+	db := testDB(t)
+	// 3 columns: 33 rows per statement; 100 rows = 3 full chunks + 1 row
+	err := db.Transactional(func(tx *dbx.Tx) error {
+		m := newMultiInsert(tx, "t", []string{"id", "k", "v"}, "")
+		defer m.close()
+		if m.per != 33 {
+			t.Fatalf("rows per statement %d", m.per)
+		}
+		for i := 0; i < 100; i++ {
+			if err := m.add(strings.Repeat("x", i%3)+string(rune('a'+i%26))+strconv.Itoa(i), "k"+strconv.Itoa(i), "v"+strconv.Itoa(i)); err != nil {
+				return err
+			}
+		}
+		return m.flush()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	_ = db.NewQuery("SELECT count(*) FROM t WHERE v = 'v' || substr(k, 2)").Row(&n)
+	if n != 100 {
+		t.Fatalf("%d rows with their own values, want 100", n)
+	}
+	// an upsert tail updates the conflicting rows
+	err = db.Transactional(func(tx *dbx.Tx) error {
+		m := newMultiInsert(tx, "t", []string{"id", "k", "v"}, " ON CONFLICT (k) DO UPDATE SET v = excluded.v")
+		defer m.close()
+		for i := 0; i < 40; i++ {
+			if err := m.add("new"+strconv.Itoa(i), "k"+strconv.Itoa(i), "changed"); err != nil {
+				return err
+			}
+		}
+		return m.flush()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.NewQuery("SELECT count(*) FROM t WHERE v = 'changed'").Row(&n)
+	if n != 40 {
+		t.Fatalf("%d rows changed, want 40", n)
+	}
+}
+
+// INSERT OR FAIL keeps the rows before a failing one within the statement;
+// the batch's transaction must then roll back all of it.
+func TestMultiInsertFailureRollsBackTheBatch(t *testing.T) {
+	db := testDB(t)
+	boom := errors.New("rolled back")
+	err := db.Transactional(func(tx *dbx.Tx) error {
+		m := newMultiInsert(tx, "t", []string{"id", "k", "v"}, "")
+		defer m.close()
+		for i := 0; i < 50; i++ {
+			k := "k" + strconv.Itoa(i)
+			if i == 45 {
+				k = "k3" // a duplicate in the last, shorter statement
+			}
+			if err := m.add("id"+strconv.Itoa(i), k, ""); err != nil {
+				return errors.Join(boom, err)
+			}
+		}
+		if err := m.flush(); err != nil {
+			return errors.Join(boom, err)
+		}
+		return nil
+	})
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "UNIQUE") {
+		t.Fatalf("err = %v, want the unique violation", err)
+	}
+	var n int
+	_ = db.NewQuery("SELECT count(*) FROM t").Row(&n)
+	if n != 0 {
+		t.Fatalf("%d rows left after the failed batch, want 0", n)
+	}
+}
