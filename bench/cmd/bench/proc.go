@@ -191,16 +191,28 @@ func resetPeak(pid int) error {
 }
 
 // runTimed runs a command to completion and returns its wall time and peak
-// RSS in kB (getrusage of the child).
+// RSS in kB. The peak is the child's VmHWM, polled while it runs: the
+// rusage of wait4 cannot be used, because Go starts children with vfork,
+// and Linux then counts the parent's own peak (this harness's, which holds
+// a generator run) in the child's ru_maxrss.
 func runTimed(cmd *exec.Cmd) (time.Duration, int, error) {
 	start := time.Now()
-	err := cmd.Run()
-	d := time.Since(start)
+	if err := cmd.Start(); err != nil {
+		return 0, 0, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
 	peak := 0
-	if cmd.ProcessState != nil {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			peak = int(ru.Maxrss)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if hwm, err := procStatus(cmd.Process.Pid, "VmHWM"); err == nil && hwm > peak {
+			peak = hwm
+		}
+		select {
+		case err := <-done:
+			return time.Since(start), peak, err
+		case <-tick.C:
 		}
 	}
-	return d, peak, err
 }
