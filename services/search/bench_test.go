@@ -220,6 +220,7 @@ func BenchmarkFilterSelectiveEq(b *testing.B) { benchSearch(b, "cf.score=eq:42&q
 
 func BenchmarkDuplicatesPage(b *testing.B) {
 	svc, ws := benchFixture(b)
+	warmDuplicates(b, svc, ws)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		res, err := svc.Duplicates(ws, 1, 50)

@@ -1,11 +1,13 @@
 package search
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
 )
 
 // Reasons a group of contacts is reported, with their scores (how likely the
@@ -56,107 +58,317 @@ type DuplicatesResult struct {
 	Items      []Group `json:"items"`
 }
 
-// The normalised keys, as SQL over the contacts row. Email and phone are
-// normalised again (not only trusted as stored) so rows written before the
-// normalisation existed, or by raw bulk SQL, are still caught. SQLite has no
-// accent folding; doing it would mean reading every name into Go, so names
-// fold case (ASCII, as lower() does) and whitespace only.
-const (
-	keyEmail  = `lower(trim(primary_email))`
-	keyPhone  = `replace(replace(replace(replace(replace(trim(primary_phone), ' ', ''), '-', ''), '(', ''), ')', ''), '.', '')`
-	keyFirst  = `lower(trim(first_name))`
-	keyLast   = `lower(trim(last_name))`
-	keyName   = keyFirst + ` || ' ' || ` + keyLast
-	keyDomain = `lower(substr(trim(primary_email), instr(trim(primary_email), '@') + 1))`
-)
-
-// groupQueries find the exact-key groups. Each is one GROUP BY over the
-// workspace's contacts: the workspace-led indexes give the rows in O(n), the
-// grouping sorts the keys in O(n log n) in a temporary B-tree, and only keys
-// held by two or more contacts come back, so the result is as small as the
-// number of duplicates. ids are joined with ',' (PocketBase ids are
-// [a-z0-9]) in id order, so a group is stable from page to page.
-var groupQueries = []struct{ reason, sql string }{
-	{ReasonEmail, `SELECT ` + keyEmail + ` AS k, group_concat(id, ',') AS ids FROM
-		(SELECT id, primary_email FROM contacts WHERE workspace = {:ws} AND trim(primary_email) != '')
-		GROUP BY k HAVING COUNT(*) > 1`},
-	{ReasonPhone, `SELECT ` + keyPhone + ` AS k, group_concat(id, ',') AS ids FROM
-		(SELECT id, primary_phone FROM contacts WHERE workspace = {:ws} AND trim(primary_phone) != '')
-		GROUP BY k HAVING COUNT(*) > 1`},
-	{ReasonNameCompany, `SELECT ` + keyName + ` || ' @ ' || lower(trim(company)) AS k, group_concat(id, ',') AS ids FROM
-		(SELECT id, first_name, last_name, company FROM contacts WHERE workspace = {:ws}
-		  AND trim(company) != '' AND (trim(first_name) != '' OR trim(last_name) != ''))
-		GROUP BY k HAVING COUNT(*) > 1`},
-	{ReasonNameDomain, `SELECT ` + keyName + ` || ' @ ' || ` + keyDomain + ` AS k, group_concat(id, ',') AS ids FROM
-		(SELECT id, first_name, last_name, primary_email FROM contacts WHERE workspace = {:ws}
-		  AND instr(primary_email, '@') > 0 AND (trim(first_name) != '' OR trim(last_name) != ''))
-		GROUP BY k HAVING COUNT(*) > 1`},
+// Duplicates returns page page of the groups of likely duplicates in
+// workspace ws, best score first (then reason and key).
+//
+// Cost: the groups are precomputed (see matchkeys.go). A read first brings
+// the groups whose members changed since the last read up to date (nothing,
+// or a few groups, after ordinary edits: O(changed groups); after a bulk
+// import or the backfill, once, all of them), then counts the workspace's
+// found groups (an index-only count) and reads one page of them by the page
+// index: O(found groups) for the count, O(offset + perPage) for the page,
+// independent of the number of contacts.
+func (s *Service) Duplicates(ws string, page, perPage int) (*DuplicatesResult, error) {
+	var dirty []string
+	if err := s.app.DB().NewQuery(`SELECT key FROM ` + groupsTable + ` WHERE workspace = {:ws} AND dirty = 1 LIMIT 1`).
+		Bind(dbx.Params{"ws": ws}).Column(&dirty); err != nil {
+		return nil, fmt.Errorf("duplicates: %w", err)
+	}
+	if len(dirty) > 0 {
+		if err := s.app.RunInTransaction(func(tx core.App) error { return RefreshDuplicates(tx, ws) }); err != nil {
+			return nil, err
+		}
+	}
+	res := &DuplicatesResult{Page: page, PerPage: perPage, Items: []Group{}}
+	if err := s.app.DB().NewQuery(`SELECT COUNT(*) FROM ` + foundTable + ` WHERE workspace = {:ws}`).
+		Bind(dbx.Params{"ws": ws}).Row(&res.TotalItems); err != nil {
+		return nil, fmt.Errorf("duplicates: %w", err)
+	}
+	res.TotalPages = (res.TotalItems + perPage - 1) / perPage
+	from := (page - 1) * perPage
+	if from >= res.TotalItems {
+		return res, nil
+	}
+	var rows []struct {
+		Reason string  `db:"reason"`
+		Key    string  `db:"key"`
+		Score  float64 `db:"score"`
+		IDs    string  `db:"ids"`
+	}
+	// the offset is walked in the page index alone (covering); only the
+	// page's own rows are then read for their ids
+	if err := s.app.DB().NewQuery(`SELECT f.reason, f.key, f.score, f.ids FROM
+		(SELECT reason, key FROM ` + foundTable + ` WHERE workspace = {:ws} ORDER BY score DESC, reason, key LIMIT {:limit} OFFSET {:offset}) p
+		JOIN ` + foundTable + ` f ON f.workspace = {:ws} AND f.reason = p.reason AND f.key = p.key
+		ORDER BY f.score DESC, f.reason, f.key`).
+		Bind(dbx.Params{"ws": ws, "limit": perPage, "offset": from}).All(&rows); err != nil {
+		return nil, fmt.Errorf("duplicates: %w", err)
+	}
+	for _, r := range rows {
+		key, _, _ := strings.Cut(r.Key, "\x1f") // similar_name: bucket \x1f first member
+		res.Items = append(res.Items, Group{Reason: r.Reason, Score: r.Score, Key: key, Contacts: strings.Split(r.IDs, ",")})
+	}
+	return res, nil
 }
 
-// fuzzyQuery finds candidate buckets for similar names: same last name and
-// same first initial, with at least two spellings of the first name (a
-// bucket where everyone has the same first name is either caught above with
-// more evidence, or is just a common name). Same cost as the queries above;
-// the pairwise check runs in Go on the (small) buckets only.
-const fuzzyQuery = `SELECT ` + keyLast + ` || ' ' || substr(` + keyFirst + `, 1, 1) AS k,
-		group_concat(id || ':' || ` + keyFirst + `, char(31)) AS ids FROM
-	(SELECT id, first_name, last_name FROM contacts WHERE workspace = {:ws}
-	  AND trim(first_name) != '' AND trim(last_name) != '')
-	GROUP BY k HAVING COUNT(*) > 1 AND COUNT(DISTINCT ` + keyFirst + `) > 1`
+// refreshBatch bounds the keys bound in one IN (…) list.
+const refreshBatch = 500
 
-// Duplicates returns page page of the groups of likely duplicates in
-// workspace ws, best score first.
+// RefreshDuplicates rebuilds the found groups of workspace ws whose members
+// changed since the last refresh; app should be a transaction. Reasons are
+// handled best score first: a group whose members change marks the
+// lower-scored groups of its members dirty too, since whether those equal
+// it (and are dropped as the same finding) may have changed.
 //
-// Cost: five GROUP BY passes over the workspace's contacts, O(n log n) each
-// (about the cost of sorting n short strings), plus O(Σ k²) name comparisons
-// over the fuzzy buckets (k ≤ maxFuzzyBucket, typically 2–5). The groups are
-// computed for every page and paged in memory: their number is bounded by
-// n/2 and in practice far smaller.
-func (s *Service) Duplicates(ws string, page, perPage int) (*DuplicatesResult, error) {
-	var groups []Group
-	params := dbx.Params{"ws": ws}
-	for _, q := range groupQueries {
-		var rows []struct {
-			Key string `db:"k"`
-			IDs string `db:"ids"`
+// An importer may call it right after a bulk import so the first page read
+// does not pay for it; it is never required (Duplicates calls it).
+func RefreshDuplicates(app core.App, ws string) error {
+	r := &refresher{app: app, ws: ws}
+	for i, reason := range reasonOrder {
+		for {
+			var batch []dirtyGroup
+			if err := app.DB().NewQuery(`SELECT key, n FROM ` + groupsTable + ` WHERE workspace = {:ws} AND reason = {:r} AND dirty = 1 LIMIT 1000`).
+				Bind(dbx.Params{"ws": ws, "r": reason}).All(&batch); err != nil {
+				return fmt.Errorf("refresh duplicates: %w", err)
+			}
+			if len(batch) == 0 {
+				break
+			}
+			all, multi := make([]string, len(batch)), []string{}
+			for j, g := range batch {
+				all[j] = g.Key
+				if g.N > 1 {
+					multi = append(multi, g.Key)
+				}
+			}
+			if err := r.rebuild(i, multi, all); err != nil {
+				return fmt.Errorf("refresh duplicates %s: %w", reason, err)
+			}
 		}
-		if err := s.app.DB().NewQuery(q.sql).Bind(params).All(&rows); err != nil {
-			return nil, fmt.Errorf("duplicates %s: %w", q.reason, err)
+	}
+	return nil
+}
+
+type dirtyGroup struct {
+	Key string `db:"key"`
+	N   int    `db:"n"`
+}
+
+type refresher struct {
+	app core.App
+	ws  string
+}
+
+// rebuild replaces the found rows of the given dirty groups of reason
+// reasonOrder[ri] (multi: those with two or more members) and clears them.
+func (r *refresher) rebuild(ri int, multi, all []string) error {
+	reason := reasonOrder[ri]
+	db := r.app.DB()
+	for start := 0; start < len(all); start += refreshBatch {
+		keys := all[start:min(start+refreshBatch, len(all))]
+		p := dbx.Params{"ws": r.ws, "r": reason}
+		in := bindList(p, "k", keys)
+		if reason == ReasonSimilarName {
+			// found rows are keyed bucket \x1f first member: one range per bucket
+			del := db.NewQuery(`DELETE FROM ` + foundTable + ` WHERE workspace = {:ws} AND reason = {:r} AND key >= {:lo} AND key < {:hi}`).Prepare()
+			for _, k := range keys {
+				if _, err := del.Bind(dbx.Params{"ws": r.ws, "r": reason, "lo": k + "\x1f", "hi": k + "\x20"}).Execute(); err != nil {
+					del.Close()
+					return err
+				}
+			}
+			del.Close()
+		} else if _, err := db.NewQuery(`DELETE FROM ` + foundTable + ` WHERE workspace = {:ws} AND reason = {:r} AND key IN (` + in + `)`).Bind(p).Execute(); err != nil {
+			return err
 		}
-		for _, r := range rows {
-			g := Group{Reason: q.reason, Score: scores[q.reason], Key: r.Key, Contacts: strings.Split(r.IDs, ",")}
-			if q.reason == ReasonNameDomain && freeMail[r.Key[strings.LastIndex(r.Key, " @ ")+3:]] {
+		if _, err := db.NewQuery(`DELETE FROM ` + groupsTable + ` WHERE workspace = {:ws} AND reason = {:r} AND key IN (` + in + `) AND n <= 0`).Bind(p).Execute(); err != nil {
+			return err
+		}
+		if _, err := db.NewQuery(`UPDATE ` + groupsTable + ` SET dirty = 0 WHERE workspace = {:ws} AND reason = {:r} AND key IN (` + in + `) AND dirty = 1`).Bind(p).Execute(); err != nil {
+			return err
+		}
+	}
+	for start := 0; start < len(multi); start += refreshBatch {
+		if err := r.rebuildGroups(ri, multi[start:min(start+refreshBatch, len(multi))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bindList binds values as one JSON array parameter and returns the SQL
+// list of them: one parameter, since the driver binds in O(params²).
+func bindList(p dbx.Params, name string, values []string) string {
+	b, _ := json.Marshal(values)
+	p[name] = string(b)
+	return `SELECT value FROM json_each({:` + name + `})`
+}
+
+func (r *refresher) rebuildGroups(ri int, keys []string) error {
+	reason := reasonOrder[ri]
+	db := r.app.DB()
+	p := dbx.Params{"ws": r.ws, "r": reason}
+	var members []struct {
+		Key     string `db:"key"`
+		Contact string `db:"contact"`
+		Detail  string `db:"detail"`
+	}
+	if err := db.NewQuery(`SELECT key, contact, detail FROM ` + keysTable + ` WHERE workspace = {:ws} AND reason = {:r}
+		AND key IN (` + bindList(p, "k", keys) + `) ORDER BY key, contact`).Bind(p).All(&members); err != nil {
+		return err
+	}
+	// every member's keys for every reason, from its contacts row (the same
+	// expressions as the triggers)
+	ids := make([]string, 0, len(members))
+	for _, m := range members {
+		ids = append(ids, m.Contact)
+	}
+	ck, err := r.contactKeys(ids)
+	if err != nil {
+		return err
+	}
+	byKey := map[string][]int{}
+	var order []string
+	for i, m := range members {
+		if _, ok := byKey[m.Key]; !ok {
+			order = append(order, m.Key)
+		}
+		byKey[m.Key] = append(byKey[m.Key], i)
+	}
+	ins := db.NewQuery(`INSERT OR REPLACE INTO ` + foundTable + ` (workspace, reason, key, score, ids) VALUES ({:ws}, {:r}, {:k}, {:s}, {:ids})`).Prepare()
+	defer ins.Close()
+	marks := map[string][]string{} // lower reason -> keys to look at again
+	for _, k := range order {
+		idx := byKey[k]
+		var groups []Group
+		if reason == ReasonSimilarName {
+			entries := make([]string, len(idx))
+			for j, i := range idx {
+				entries[j] = members[i].Contact + ":" + members[i].Detail
+			}
+			for _, g := range similarNames(k, entries) {
+				g.Key = k + "\x1f" + g.Contacts[0]
+				groups = append(groups, g)
+			}
+		} else {
+			g := Group{Reason: reason, Score: scores[reason], Key: k}
+			for _, i := range idx {
+				g.Contacts = append(g.Contacts, members[i].Contact)
+			}
+			if reason == ReasonNameDomain && freeMail[k[strings.LastIndex(k, " @ ")+3:]] {
 				g.Score = 0.65
 			}
 			groups = append(groups, g)
 		}
-	}
-	var buckets []struct {
-		Key string `db:"k"`
-		IDs string `db:"ids"`
-	}
-	if err := s.app.DB().NewQuery(fuzzyQuery).Bind(params).All(&buckets); err != nil {
-		return nil, fmt.Errorf("duplicates %s: %w", ReasonSimilarName, err)
-	}
-	for _, b := range buckets {
-		groups = append(groups, similarNames(b.Key, strings.Split(b.IDs, "\x1f"))...)
-	}
-	groups = dedupeGroups(groups)
-	sort.SliceStable(groups, func(i, j int) bool {
-		if groups[i].Score != groups[j].Score {
-			return groups[i].Score > groups[j].Score
+		for _, g := range groups {
+			shadowed, err := r.shadowed(ri, g.Contacts, ck)
+			if err != nil {
+				return err
+			}
+			if shadowed {
+				continue
+			}
+			if _, err := ins.Bind(dbx.Params{"ws": r.ws, "r": reason, "k": g.Key, "s": g.Score, "ids": strings.Join(g.Contacts, ",")}).Execute(); err != nil {
+				return err
+			}
 		}
-		if groups[i].Reason != groups[j].Reason {
-			return groups[i].Reason < groups[j].Reason
+		// the lower-scored groups of these members may now equal (or no
+		// longer equal) this one: have them looked at again
+		for _, i := range idx {
+			for lower := ri + 1; lower < len(reasonOrder); lower++ {
+				lk, ok := ck[members[i].Contact][reasonOrder[lower]]
+				if !ok {
+					continue
+				}
+				marks[reasonOrder[lower]] = append(marks[reasonOrder[lower]], lk)
+			}
 		}
-		return groups[i].Contacts[0] < groups[j].Contacts[0]
-	})
-	res := &DuplicatesResult{Page: page, PerPage: perPage, TotalItems: len(groups), Items: []Group{}}
-	res.TotalPages = (len(groups) + perPage - 1) / perPage
-	if from := (page - 1) * perPage; from < len(groups) {
-		res.Items = groups[from:min(from+perPage, len(groups))]
 	}
-	return res, nil
+	for reason, keys := range marks {
+		p := dbx.Params{"ws": r.ws, "r": reason}
+		if _, err := db.NewQuery(`UPDATE ` + groupsTable + ` SET dirty = 1 WHERE workspace = {:ws} AND reason = {:r}
+			AND key IN (` + bindList(p, "k", keys) + `) AND dirty = 0 AND n > 1`).Bind(p).Execute(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// shadowed reports whether the contacts (sorted) are exactly the members of
+// a group of a better reason than reasonOrder[ri]: two people sharing email
+// and name are one finding, not two.
+func (r *refresher) shadowed(ri int, ids []string, ck map[string]map[string]string) (bool, error) {
+	for better := 0; better < ri && better < len(reasonOrder); better++ {
+		reason := reasonOrder[better]
+		if reason == ReasonSimilarName {
+			continue
+		}
+		k, ok := ck[ids[0]][reason]
+		if !ok {
+			continue
+		}
+		same := true
+		for _, id := range ids[1:] {
+			if ck[id][reason] != k {
+				same = false
+				break
+			}
+		}
+		if !same {
+			continue
+		}
+		var n int
+		if err := r.app.DB().NewQuery(`SELECT n FROM ` + groupsTable + ` WHERE workspace = {:ws} AND reason = {:r} AND key = {:k}`).
+			Bind(dbx.Params{"ws": r.ws, "r": reason, "k": k}).Row(&n); err != nil {
+			return false, err
+		}
+		if n == len(ids) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// contactKeys returns, per contact id, its key for every reason that applies.
+func (r *refresher) contactKeys(ids []string) (map[string]map[string]string, error) {
+	out := make(map[string]map[string]string, len(ids))
+	mk := matchKeys("")
+	cols := make([]string, 0, len(mk))
+	for i, k := range mk {
+		cols = append(cols, fmt.Sprintf("CASE WHEN %s THEN %s END AS k%d", k.cond, k.key, i))
+	}
+	for start := 0; start < len(ids); start += refreshBatch {
+		chunk := ids[start:min(start+refreshBatch, len(ids))]
+		p := dbx.Params{}
+		rows, err := r.app.DB().NewQuery(`SELECT id, ` + strings.Join(cols, ", ") + ` FROM contacts WHERE id IN (` + bindList(p, "i", chunk) + `)`).Bind(p).Rows()
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id string
+			vals := make([]*string, len(mk))
+			dest := []any{&id}
+			for i := range vals {
+				dest = append(dest, &vals[i])
+			}
+			if err := rows.Scan(dest...); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			m := map[string]string{}
+			for i, v := range vals {
+				if v != nil {
+					m[mk[i].reason] = *v
+				}
+			}
+			out[id] = m
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // similarNames splits a bucket (entries "id:first name", same last name and
@@ -237,24 +449,4 @@ func editDistanceAtMost1(a, b []rune) bool {
 		return string(a[i+min(1, len(a)-i):]) == string(b[i+min(1, len(b)-i):])
 	}
 	return string(a[i:]) == string(b[i+1:])
-}
-
-// dedupeGroups keeps one group per set of contacts, the best-scored: two
-// people sharing email and name are one finding, not two.
-func dedupeGroups(groups []Group) []Group {
-	best := map[string]int{}
-	var out []Group
-	for _, g := range groups {
-		sort.Strings(g.Contacts)
-		k := strings.Join(g.Contacts, ",")
-		if i, ok := best[k]; ok {
-			if g.Score > out[i].Score {
-				out[i] = g
-			}
-			continue
-		}
-		best[k] = len(out)
-		out = append(out, g)
-	}
-	return out
 }

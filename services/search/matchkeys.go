@@ -1,0 +1,159 @@
+package search
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pocketbase/pocketbase/core"
+)
+
+// Match keys: the duplicate finder's precomputed state (migration
+// 1764000720_duplicate_keys).
+//
+//   - crm_match_keys: one row per contact and reason that applies to it
+//     (workspace, reason, key, contact), plus the first name for the
+//     similar-name bucket. Written by SQLite triggers on contacts, so every
+//     writer keeps it in sync in its own transaction: the record hooks
+//     (REST, batch, app.Save), the import fast path, merge and undo (raw SQL),
+//     tests and tools inserting rows directly. Nobody has to remember to call
+//     anything.
+//   - crm_match_groups: (workspace, reason, key) → member count n, kept by
+//     triggers on crm_match_keys, and a dirty flag set whenever the group's
+//     members change.
+//   - crm_match_found: the groups the finder reports, with their sorted
+//     member ids, in page order (score, reason, key). Rebuilt lazily, per
+//     dirty group, by Refresh before a page is read: the parts that are not
+//     plain SQL (the edit distance between first names, and dropping a group
+//     whose members equal a better-scored group's) run only for groups whose
+//     members changed since the last read.
+//
+// Triggers rather than Go hooks: a trigger cannot be bypassed by a raw-SQL
+// write path, which this code base has several of (imports, merge, undo) and
+// which other engineers are changing; and the keys are plain string
+// expressions SQLite evaluates in the same statement, a few µs per contact.
+const (
+	keysTable   = "crm_match_keys"
+	groupsTable = "crm_match_groups"
+	foundTable  = "crm_match_found"
+)
+
+// matchKey is one reason's key as SQL over a contacts row named by the
+// prefix p ("new.", "old.", "c."), with the condition under which a contact
+// has that key at all.
+type matchKey struct {
+	reason     string
+	key, cond  string
+	detail     string // stored beside the key (the first name for similar_name)
+	exactScore float64
+}
+
+// The normalised keys. Email and phone are normalised again (not only
+// trusted as stored) so rows written before the normalisation existed, or by
+// raw bulk SQL, are still caught. SQLite has no accent folding; names fold
+// case (ASCII, as lower() does) and surrounding whitespace only.
+func matchKeys(p string) []matchKey {
+	email := `lower(trim(` + p + `primary_email))`
+	phone := `replace(replace(replace(replace(replace(trim(` + p + `primary_phone), ' ', ''), '-', ''), '(', ''), ')', ''), '.', '')`
+	first := `lower(trim(` + p + `first_name))`
+	last := `lower(trim(` + p + `last_name))`
+	name := first + ` || ' ' || ` + last
+	domain := `lower(substr(trim(` + p + `primary_email), instr(trim(` + p + `primary_email), '@') + 1))`
+	hasName := `(trim(` + p + `first_name) != '' OR trim(` + p + `last_name) != '')`
+	return []matchKey{
+		{ReasonEmail, email, `trim(` + p + `primary_email) != ''`, `''`, scores[ReasonEmail]},
+		{ReasonPhone, phone, `trim(` + p + `primary_phone) != ''`, `''`, scores[ReasonPhone]},
+		{ReasonNameCompany, name + ` || ' @ ' || lower(trim(` + p + `company))`, `trim(` + p + `company) != '' AND ` + hasName, `''`, scores[ReasonNameCompany]},
+		{ReasonNameDomain, name + ` || ' @ ' || ` + domain, `instr(` + p + `primary_email, '@') > 0 AND ` + hasName, `''`, scores[ReasonNameDomain]},
+		// candidate bucket for similar first names: same last name and
+		// first initial
+		{ReasonSimilarName, last + ` || ' ' || substr(` + first + `, 1, 1)`, `trim(` + p + `first_name) != '' AND trim(` + p + `last_name) != ''`, first, scores[ReasonSimilarName]},
+	}
+}
+
+// reasonOrder is the reasons best score first (name+domain at a free-mail
+// domain scores 0.65, still above similar_name).
+var reasonOrder = []string{ReasonEmail, ReasonPhone, ReasonNameCompany, ReasonNameDomain, ReasonSimilarName}
+
+// MatchSchema returns the statements that create the finder's tables,
+// indexes and triggers (used by the migration; idempotent).
+func MatchSchema() []string {
+	stmts := []string{
+		`CREATE TABLE IF NOT EXISTS ` + keysTable + ` (workspace TEXT NOT NULL, reason TEXT NOT NULL, key TEXT NOT NULL,
+			contact TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '', PRIMARY KEY (workspace, reason, key, contact)) WITHOUT ROWID`,
+		`CREATE TABLE IF NOT EXISTS ` + groupsTable + ` (workspace TEXT NOT NULL, reason TEXT NOT NULL, key TEXT NOT NULL,
+			n INTEGER NOT NULL DEFAULT 0, dirty INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (workspace, reason, key)) WITHOUT ROWID`,
+		// the groups whose members changed since the last Refresh: a partial
+		// index, so it holds only those
+		`CREATE INDEX IF NOT EXISTS idx_crm_match_groups_dirty ON ` + groupsTable + ` (workspace, reason, key) WHERE dirty = 1`,
+		`CREATE TABLE IF NOT EXISTS ` + foundTable + ` (workspace TEXT NOT NULL, reason TEXT NOT NULL, key TEXT NOT NULL,
+			score REAL NOT NULL, ids TEXT NOT NULL, PRIMARY KEY (workspace, reason, key)) WITHOUT ROWID`,
+		`CREATE INDEX IF NOT EXISTS idx_crm_match_found_page ON ` + foundTable + ` (workspace, score DESC, reason, key)`,
+
+		`CREATE TRIGGER IF NOT EXISTS crm_match_keys_ai AFTER INSERT ON ` + keysTable + ` BEGIN
+			INSERT INTO ` + groupsTable + ` (workspace, reason, key, n, dirty) VALUES (new.workspace, new.reason, new.key, 1, 1)
+			ON CONFLICT (workspace, reason, key) DO UPDATE SET n = n + 1, dirty = 1;
+		END`,
+		`CREATE TRIGGER IF NOT EXISTS crm_match_keys_ad AFTER DELETE ON ` + keysTable + ` BEGIN
+			UPDATE ` + groupsTable + ` SET n = n - 1, dirty = 1 WHERE workspace = old.workspace AND reason = old.reason AND key = old.key;
+		END`,
+		`CREATE TRIGGER IF NOT EXISTS crm_match_contacts_ai AFTER INSERT ON contacts BEGIN ` + insertKeys("new.") + ` END`,
+		`CREATE TRIGGER IF NOT EXISTS crm_match_contacts_ad AFTER DELETE ON contacts BEGIN ` + deleteKeys("old.") + ` END`,
+		// only when a column a key is made of changes: a custom-field or
+		// list edit costs nothing here
+		`CREATE TRIGGER IF NOT EXISTS crm_match_contacts_au AFTER UPDATE OF id, workspace, first_name, last_name, primary_email, primary_phone, company ON contacts
+			WHEN old.id IS NOT new.id OR old.workspace IS NOT new.workspace OR old.first_name IS NOT new.first_name
+			  OR old.last_name IS NOT new.last_name OR old.primary_email IS NOT new.primary_email
+			  OR old.primary_phone IS NOT new.primary_phone OR old.company IS NOT new.company
+			BEGIN ` + deleteKeys("old.") + insertKeys("new.") + ` END`,
+	}
+	return stmts
+}
+
+// DropMatchSchema undoes MatchSchema.
+func DropMatchSchema() []string {
+	return []string{
+		`DROP TRIGGER IF EXISTS crm_match_contacts_au`, `DROP TRIGGER IF EXISTS crm_match_contacts_ad`,
+		`DROP TRIGGER IF EXISTS crm_match_contacts_ai`, `DROP TRIGGER IF EXISTS crm_match_keys_ad`,
+		`DROP TRIGGER IF EXISTS crm_match_keys_ai`, `DROP TABLE IF EXISTS ` + foundTable,
+		`DROP TABLE IF EXISTS ` + groupsTable, `DROP TABLE IF EXISTS ` + keysTable,
+	}
+}
+
+// BackfillMatchKeys writes the keys of every existing contact (the
+// migration; also usable to rebuild them). The keys' own trigger counts the
+// groups; every group starts dirty, so the first page read per workspace
+// builds the found groups.
+func BackfillMatchKeys(app core.App) error {
+	if _, err := app.DB().NewQuery(`DELETE FROM ` + keysTable).Execute(); err != nil {
+		return err
+	}
+	for _, k := range matchKeys("c.") {
+		q := fmt.Sprintf(`INSERT INTO %s (workspace, reason, key, contact, detail) SELECT c.workspace, '%s', %s, c.id, %s FROM contacts c WHERE %s`,
+			keysTable, k.reason, k.key, k.detail, k.cond)
+		if _, err := app.DB().NewQuery(q).Execute(); err != nil {
+			return fmt.Errorf("backfill %s: %w", k.reason, err)
+		}
+	}
+	return nil
+}
+
+func insertKeys(p string) string {
+	var b strings.Builder
+	for _, k := range matchKeys(p) {
+		fmt.Fprintf(&b, `INSERT INTO %s (workspace, reason, key, contact, detail) SELECT %sworkspace, '%s', %s, %sid, %s WHERE %s;
+			`, keysTable, p, k.reason, k.key, p, k.detail, k.cond)
+	}
+	return b.String()
+}
+
+// deleteKeys removes a contact's keys by their full primary key (computed
+// from the old row, as insertKeys computed it), so no index by contact is
+// needed.
+func deleteKeys(p string) string {
+	var b strings.Builder
+	for _, k := range matchKeys(p) {
+		fmt.Fprintf(&b, `DELETE FROM %s WHERE workspace = %sworkspace AND reason = '%s' AND key = (%s) AND contact = %sid;
+			`, keysTable, p, k.reason, k.key, p)
+	}
+	return b.String()
+}
