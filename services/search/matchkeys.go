@@ -157,3 +157,35 @@ func deleteKeys(p string) string {
 	}
 	return b.String()
 }
+
+// CheckMatchKeys compares the stored match keys and group counts with what
+// the contacts rows give now, and returns an error describing the first few
+// differences (nil when in sync). For tests and for an operator who suspects
+// drift; O(contacts).
+func CheckMatchKeys(app core.App) error {
+	var parts []string
+	for _, k := range matchKeys("c.") {
+		parts = append(parts, fmt.Sprintf(`SELECT c.workspace AS workspace, '%s' AS reason, %s AS key, c.id AS contact, %s AS detail FROM contacts c WHERE %s`,
+			k.reason, k.key, k.detail, k.cond))
+	}
+	want := `SELECT * FROM (` + strings.Join(parts, " UNION ALL ") + `)`
+	have := `SELECT workspace, reason, key, contact, detail FROM ` + keysTable
+	var diffs []string
+	if err := app.DB().NewQuery(`SELECT 'missing ' || reason || ' ' || quote(key) || ' of ' || contact FROM (` + want + ` EXCEPT ` + have + `)
+		UNION ALL SELECT 'stale ' || reason || ' ' || quote(key) || ' of ' || contact FROM (` + have + ` EXCEPT ` + want + `)
+		UNION ALL SELECT 'count ' || g.reason || ' ' || quote(g.key) || ': ' || g.n FROM ` + groupsTable + ` g
+		  WHERE g.n != (SELECT COUNT(*) FROM ` + keysTable + ` k WHERE k.workspace = g.workspace AND k.reason = g.reason AND k.key = g.key)
+		LIMIT 10`).Column(&diffs); err != nil {
+		return err
+	}
+	var uncounted []string
+	if err := app.DB().NewQuery(`SELECT DISTINCT 'uncounted ' || reason || ' ' || quote(key) FROM ` + keysTable + ` k WHERE NOT EXISTS
+		(SELECT 1 FROM ` + groupsTable + ` g WHERE g.workspace = k.workspace AND g.reason = k.reason AND g.key = k.key) LIMIT 10`).Column(&uncounted); err != nil {
+		return err
+	}
+	diffs = append(diffs, uncounted...)
+	if len(diffs) > 0 {
+		return fmt.Errorf("match keys out of sync: %s", strings.Join(diffs, "; "))
+	}
+	return nil
+}
