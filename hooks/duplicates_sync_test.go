@@ -128,6 +128,20 @@ func TestDuplicateKeysFollowContactWrites(t *testing.T) {
 		group("similar_name", "rawdup00000004a", "rawdup00000005a"))
 	exec(`UPDATE contacts SET workspace = {:o} WHERE id = 'rawdup00000005a'`, dbx.Params{"o": f.other.Id})
 	expectGroups(t, env, ws, tok, group("same_email", "rawdup00000001a", "rawdup00000002a"))
+
+	// a deleted workspace leaves no finder rows behind
+	if err := env.App.Delete(f.ws); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{"crm_match_keys", "crm_match_groups", "crm_match_found"} {
+		var n int
+		if err := env.App.DB().NewQuery(`SELECT COUNT(*) FROM ` + table + ` WHERE workspace = {:ws}`).Bind(dbx.Params{"ws": ws}).Row(&n); err != nil || n != 0 {
+			t.Errorf("%s: %d rows of the deleted workspace (%v)", table, n, err)
+		}
+	}
+	if err := search.CheckMatchKeys(env.App); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // A merge deletes the source (raw SQL in places) and its undo restores it:

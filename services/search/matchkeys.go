@@ -105,6 +105,12 @@ func MatchSchema() []string {
 			  OR old.last_name IS NOT new.last_name OR old.primary_email IS NOT new.primary_email
 			  OR old.primary_phone IS NOT new.primary_phone OR old.company IS NOT new.company
 			BEGIN ` + deleteKeys("old.") + insertKeys("new.") + ` END`,
+		// a deleted workspace leaves nothing behind, however its contacts go
+		`CREATE TRIGGER IF NOT EXISTS crm_match_workspaces_ad AFTER DELETE ON workspaces BEGIN
+			DELETE FROM ` + keysTable + ` WHERE workspace = old.id;
+			DELETE FROM ` + groupsTable + ` WHERE workspace = old.id;
+			DELETE FROM ` + foundTable + ` WHERE workspace = old.id;
+		END`,
 	}
 	return stmts
 }
@@ -112,7 +118,7 @@ func MatchSchema() []string {
 // DropMatchSchema undoes MatchSchema.
 func DropMatchSchema() []string {
 	return []string{
-		`DROP TRIGGER IF EXISTS crm_match_contacts_au`, `DROP TRIGGER IF EXISTS crm_match_contacts_ad`,
+		`DROP TRIGGER IF EXISTS crm_match_workspaces_ad`, `DROP TRIGGER IF EXISTS crm_match_contacts_au`, `DROP TRIGGER IF EXISTS crm_match_contacts_ad`,
 		`DROP TRIGGER IF EXISTS crm_match_contacts_ai`, `DROP TRIGGER IF EXISTS crm_match_keys_ad`,
 		`DROP TRIGGER IF EXISTS crm_match_keys_ai`, `DROP TABLE IF EXISTS ` + foundTable,
 		`DROP TABLE IF EXISTS ` + groupsTable, `DROP TABLE IF EXISTS ` + keysTable,
