@@ -236,6 +236,8 @@ uiTest('realtime: a contact created in one browser shows up in another', async (
 uiTest("Monalisa never sees Andy's private workspace", async () => {
   const secret = await andy.collection('contacts').create({ workspace: ws["Andy's workspace"], first_name: 'Secret', last_name: `${tag}-Private` });
   const { ctx, p } = await open(mona, '/contacts', { workspace: ws["Andy's workspace"] }); // even if asked for it
+  // the switcher is filled once the workspaces have loaded
+  await p.locator('#workspace-switcher option', { hasText: 'Shared' }).waitFor({ state: 'attached' });
   const options = await p.locator('#workspace-switcher option').allTextContents();
   assert.deepEqual(options.sort(), ["Monalisa's workspace", 'Shared']);
   assert.notEqual(await p.locator('#workspace-switcher').inputValue(), ws["Andy's workspace"]);
