@@ -13,7 +13,10 @@ import (
 )
 
 func main() {
-	app := pocketbase.New()
+	// Dev mode (SQL and verbose logs) only with --dev: pocketbase.New() also
+	// turns it on for any binary that lives under the temp dir, mistaking it
+	// for "go run", and a CI checkout or an unpacked release may well be there.
+	app := pocketbase.NewWithConfig(pocketbase.Config{DefaultDev: false})
 
 	// Go migrations only; the schema is code, never auto-generated from
 	// changes made in the admin dashboard.
