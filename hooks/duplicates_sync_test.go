@@ -133,7 +133,7 @@ func TestDuplicateKeysFollowContactWrites(t *testing.T) {
 	if err := env.App.Delete(f.ws); err != nil {
 		t.Fatal(err)
 	}
-	for _, table := range []string{"crm_match_keys", "crm_match_groups", "crm_match_found"} {
+	for _, table := range []string{"crm_match_keys", "crm_match_changes", "crm_match_found"} {
 		var n int
 		if err := env.App.DB().NewQuery(`SELECT COUNT(*) FROM ` + table + ` WHERE workspace = {:ws}`).Bind(dbx.Params{"ws": ws}).Row(&n); err != nil || n != 0 {
 			t.Errorf("%s: %d rows of the deleted workspace (%v)", table, n, err)

@@ -70,7 +70,7 @@ type DuplicatesResult struct {
 // independent of the number of contacts.
 func (s *Service) Duplicates(ws string, page, perPage int) (*DuplicatesResult, error) {
 	var dirty []string
-	if err := s.app.DB().NewQuery(`SELECT key FROM ` + groupsTable + ` WHERE workspace = {:ws} AND dirty = 1 LIMIT 1`).
+	if err := s.app.DB().NewQuery(`SELECT key FROM ` + changesTable + ` WHERE workspace = {:ws} LIMIT 1`).
 		Bind(dbx.Params{"ws": ws}).Column(&dirty); err != nil {
 		return nil, fmt.Errorf("duplicates: %w", err)
 	}
@@ -96,10 +96,11 @@ func (s *Service) Duplicates(ws string, page, perPage int) (*DuplicatesResult, e
 		IDs    string  `db:"ids"`
 	}
 	// the offset is walked in the page index alone (covering); only the
-	// page's own rows are then read for their ids
+	// page's own rows are then read for their ids (CROSS JOIN: SQLite keeps
+	// that order, page first)
 	if err := s.app.DB().NewQuery(`SELECT f.reason, f.key, f.score, f.ids FROM
 		(SELECT reason, key FROM ` + foundTable + ` WHERE workspace = {:ws} ORDER BY score DESC, reason, key LIMIT {:limit} OFFSET {:offset}) p
-		JOIN ` + foundTable + ` f ON f.workspace = {:ws} AND f.reason = p.reason AND f.key = p.key
+		CROSS JOIN ` + foundTable + ` f ON f.workspace = {:ws} AND f.reason = p.reason AND f.key = p.key
 		ORDER BY f.score DESC, f.reason, f.key`).
 		Bind(dbx.Params{"ws": ws, "limit": perPage, "offset": from}).All(&rows); err != nil {
 		return nil, fmt.Errorf("duplicates: %w", err)
@@ -111,14 +112,15 @@ func (s *Service) Duplicates(ws string, page, perPage int) (*DuplicatesResult, e
 	return res, nil
 }
 
-// refreshBatch bounds the keys bound in one IN (…) list.
+// refreshBatch bounds the groups handled per statement.
 const refreshBatch = 500
 
 // RefreshDuplicates rebuilds the found groups of workspace ws whose members
-// changed since the last refresh; app should be a transaction. Reasons are
-// handled best score first: a group whose members change marks the
-// lower-scored groups of its members dirty too, since whether those equal
-// it (and are dropped as the same finding) may have changed.
+// changed since the last refresh (the change log); app should be a
+// transaction. Reasons are handled best score first: a group whose members
+// change logs the lower-scored groups of its members as changed too, since
+// whether those equal it (and are dropped as the same finding) may have
+// changed.
 //
 // An importer may call it right after a bulk import so the first page read
 // does not pay for it; it is never required (Duplicates calls it).
@@ -126,74 +128,42 @@ func RefreshDuplicates(app core.App, ws string) error {
 	r := &refresher{app: app, ws: ws}
 	for i, reason := range reasonOrder {
 		for {
-			var batch []dirtyGroup
-			if err := app.DB().NewQuery(`SELECT key, n FROM ` + groupsTable + ` WHERE workspace = {:ws} AND reason = {:r} AND dirty = 1 LIMIT 1000`).
+			var batch []struct {
+				ID  int64  `db:"id"`
+				Key string `db:"key"`
+			}
+			if err := app.DB().NewQuery(`SELECT id, key FROM ` + changesTable + ` WHERE workspace = {:ws} AND reason = {:r} ORDER BY id LIMIT 2000`).
 				Bind(dbx.Params{"ws": ws, "r": reason}).All(&batch); err != nil {
 				return fmt.Errorf("refresh duplicates: %w", err)
 			}
 			if len(batch) == 0 {
 				break
 			}
-			all, multi := make([]string, len(batch)), []string{}
-			for j, g := range batch {
-				all[j] = g.Key
-				if g.N > 1 {
-					multi = append(multi, g.Key)
+			seen := map[string]bool{}
+			var keys []string
+			for _, c := range batch {
+				if !seen[c.Key] {
+					seen[c.Key] = true
+					keys = append(keys, c.Key)
 				}
 			}
-			if err := r.rebuild(i, multi, all); err != nil {
-				return fmt.Errorf("refresh duplicates %s: %w", reason, err)
+			for start := 0; start < len(keys); start += refreshBatch {
+				if err := r.rebuild(i, keys[start:min(start+refreshBatch, len(keys))]); err != nil {
+					return fmt.Errorf("refresh duplicates %s: %w", reason, err)
+				}
+			}
+			if _, err := app.DB().NewQuery(`DELETE FROM ` + changesTable + ` WHERE workspace = {:ws} AND reason = {:r} AND id <= {:last}`).
+				Bind(dbx.Params{"ws": ws, "r": reason, "last": batch[len(batch)-1].ID}).Execute(); err != nil {
+				return fmt.Errorf("refresh duplicates: %w", err)
 			}
 		}
 	}
 	return nil
-}
-
-type dirtyGroup struct {
-	Key string `db:"key"`
-	N   int    `db:"n"`
 }
 
 type refresher struct {
 	app core.App
 	ws  string
-}
-
-// rebuild replaces the found rows of the given dirty groups of reason
-// reasonOrder[ri] (multi: those with two or more members) and clears them.
-func (r *refresher) rebuild(ri int, multi, all []string) error {
-	reason := reasonOrder[ri]
-	db := r.app.DB()
-	for start := 0; start < len(all); start += refreshBatch {
-		keys := all[start:min(start+refreshBatch, len(all))]
-		p := dbx.Params{"ws": r.ws, "r": reason}
-		in := bindList(p, "k", keys)
-		if reason == ReasonSimilarName {
-			// found rows are keyed bucket \x1f first member: one range per bucket
-			del := db.NewQuery(`DELETE FROM ` + foundTable + ` WHERE workspace = {:ws} AND reason = {:r} AND key >= {:lo} AND key < {:hi}`).Prepare()
-			for _, k := range keys {
-				if _, err := del.Bind(dbx.Params{"ws": r.ws, "r": reason, "lo": k + "\x1f", "hi": k + "\x20"}).Execute(); err != nil {
-					del.Close()
-					return err
-				}
-			}
-			del.Close()
-		} else if _, err := db.NewQuery(`DELETE FROM ` + foundTable + ` WHERE workspace = {:ws} AND reason = {:r} AND key IN (` + in + `)`).Bind(p).Execute(); err != nil {
-			return err
-		}
-		if _, err := db.NewQuery(`DELETE FROM ` + groupsTable + ` WHERE workspace = {:ws} AND reason = {:r} AND key IN (` + in + `) AND n <= 0`).Bind(p).Execute(); err != nil {
-			return err
-		}
-		if _, err := db.NewQuery(`UPDATE ` + groupsTable + ` SET dirty = 0 WHERE workspace = {:ws} AND reason = {:r} AND key IN (` + in + `) AND dirty = 1`).Bind(p).Execute(); err != nil {
-			return err
-		}
-	}
-	for start := 0; start < len(multi); start += refreshBatch {
-		if err := r.rebuildGroups(ri, multi[start:min(start+refreshBatch, len(multi))]); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // bindList binds values as one JSON array parameter and returns the SQL
@@ -204,27 +174,32 @@ func bindList(p dbx.Params, name string, values []string) string {
 	return `SELECT value FROM json_each({:` + name + `})`
 }
 
-func (r *refresher) rebuildGroups(ri int, keys []string) error {
+// rebuild replaces the found rows of the given changed groups of reason
+// reasonOrder[ri].
+func (r *refresher) rebuild(ri int, keys []string) error {
 	reason := reasonOrder[ri]
 	db := r.app.DB()
 	p := dbx.Params{"ws": r.ws, "r": reason}
+	in := bindList(p, "k", keys)
+	if reason == ReasonSimilarName {
+		// found rows are keyed bucket \x1f first member: one range per bucket
+		del := db.NewQuery(`DELETE FROM ` + foundTable + ` WHERE workspace = {:ws} AND reason = {:r} AND key >= {:lo} AND key < {:hi}`).Prepare()
+		defer del.Close()
+		for _, k := range keys {
+			if _, err := del.Bind(dbx.Params{"ws": r.ws, "r": reason, "lo": k + "\x1f", "hi": k + "\x20"}).Execute(); err != nil {
+				return err
+			}
+		}
+	} else if _, err := db.NewQuery(`DELETE FROM ` + foundTable + ` WHERE workspace = {:ws} AND reason = {:r} AND key IN (` + in + `)`).Bind(p).Execute(); err != nil {
+		return err
+	}
 	var members []struct {
 		Key     string `db:"key"`
 		Contact string `db:"contact"`
 		Detail  string `db:"detail"`
 	}
 	if err := db.NewQuery(`SELECT key, contact, detail FROM ` + keysTable + ` WHERE workspace = {:ws} AND reason = {:r}
-		AND key IN (` + bindList(p, "k", keys) + `) ORDER BY key, contact`).Bind(p).All(&members); err != nil {
-		return err
-	}
-	// every member's keys for every reason, from its contacts row (the same
-	// expressions as the triggers)
-	ids := make([]string, 0, len(members))
-	for _, m := range members {
-		ids = append(ids, m.Contact)
-	}
-	ck, err := r.contactKeys(ids)
-	if err != nil {
+		AND key IN (` + in + `) ORDER BY key, contact`).Bind(p).All(&members); err != nil {
 		return err
 	}
 	byKey := map[string][]int{}
@@ -235,11 +210,31 @@ func (r *refresher) rebuildGroups(ri int, keys []string) error {
 		}
 		byKey[m.Key] = append(byKey[m.Key], i)
 	}
+	// every member of a group's keys for every reason, from its contacts
+	// row (the same expressions as the triggers)
+	var ids []string
+	for _, k := range order {
+		if len(byKey[k]) > 1 {
+			for _, i := range byKey[k] {
+				ids = append(ids, members[i].Contact)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	ck, err := r.contactKeys(ids)
+	if err != nil {
+		return err
+	}
 	ins := db.NewQuery(`INSERT OR REPLACE INTO ` + foundTable + ` (workspace, reason, key, score, ids) VALUES ({:ws}, {:r}, {:k}, {:s}, {:ids})`).Prepare()
 	defer ins.Close()
-	marks := map[string][]string{} // lower reason -> keys to look at again
+	marks := map[string]map[string]bool{} // lower reason -> keys to look at again
 	for _, k := range order {
 		idx := byKey[k]
+		if len(idx) < 2 {
+			continue
+		}
 		var groups []Group
 		if reason == ReasonSimilarName {
 			entries := make([]string, len(idx))
@@ -276,22 +271,31 @@ func (r *refresher) rebuildGroups(ri int, keys []string) error {
 		// longer equal) this one: have them looked at again
 		for _, i := range idx {
 			for lower := ri + 1; lower < len(reasonOrder); lower++ {
-				lk, ok := ck[members[i].Contact][reasonOrder[lower]]
-				if !ok {
-					continue
+				if lk, ok := ck[members[i].Contact][reasonOrder[lower]]; ok {
+					if marks[reasonOrder[lower]] == nil {
+						marks[reasonOrder[lower]] = map[string]bool{}
+					}
+					marks[reasonOrder[lower]][lk] = true
 				}
-				marks[reasonOrder[lower]] = append(marks[reasonOrder[lower]], lk)
 			}
 		}
 	}
-	for reason, keys := range marks {
-		p := dbx.Params{"ws": r.ws, "r": reason}
-		if _, err := db.NewQuery(`UPDATE ` + groupsTable + ` SET dirty = 1 WHERE workspace = {:ws} AND reason = {:r}
-			AND key IN (` + bindList(p, "k", keys) + `) AND dirty = 0 AND n > 1`).Bind(p).Execute(); err != nil {
+	for lower, keys := range marks {
+		list := make([]string, 0, len(keys))
+		for k := range keys {
+			list = append(list, k)
+		}
+		if _, err := db.NewQuery(`INSERT INTO ` + changesTable + ` (workspace, reason, key) SELECT {:ws}, {:r}, value FROM json_each({:k})`).
+			Bind(dbx.Params{"ws": r.ws, "r": lower, "k": mustJSON(list)}).Execute(); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func mustJSON(v []string) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 // shadowed reports whether the contacts (sorted) are exactly the members of
@@ -318,7 +322,7 @@ func (r *refresher) shadowed(ri int, ids []string, ck map[string]map[string]stri
 			continue
 		}
 		var n int
-		if err := r.app.DB().NewQuery(`SELECT n FROM ` + groupsTable + ` WHERE workspace = {:ws} AND reason = {:r} AND key = {:k}`).
+		if err := r.app.DB().NewQuery(`SELECT COUNT(*) FROM ` + keysTable + ` WHERE workspace = {:ws} AND reason = {:r} AND key = {:k}`).
 			Bind(dbx.Params{"ws": r.ws, "r": reason, "k": k}).Row(&n); err != nil {
 			return false, err
 		}

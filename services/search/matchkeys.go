@@ -15,26 +15,27 @@ import (
 //     similar-name bucket. Written by SQLite triggers on contacts, so every
 //     writer keeps it in sync in its own transaction: the record hooks
 //     (REST, batch, app.Save), the import fast path, merge and undo (raw SQL),
-//     tests and tools inserting rows directly. Nobody has to remember to call
-//     anything.
-//   - crm_match_groups: (workspace, reason, key) → member count n, kept by
-//     triggers on crm_match_keys, and a dirty flag set whenever the group's
-//     members change.
+//     tests and tools inserting rows directly. Nobody has to call anything.
+//     Its primary key is the index the groups are read from.
+//   - crm_match_changes: an append-only log of the (workspace, reason, key)
+//     groups whose members changed, written by triggers on crm_match_keys.
+//     Appends go to the end of the B-tree: far cheaper per write than keeping
+//     a count per group, which would be one more random B-tree write per key.
 //   - crm_match_found: the groups the finder reports, with their sorted
-//     member ids, in page order (score, reason, key). Rebuilt lazily, per
-//     dirty group, by Refresh before a page is read: the parts that are not
-//     plain SQL (the edit distance between first names, and dropping a group
-//     whose members equal a better-scored group's) run only for groups whose
-//     members changed since the last read.
+//     member ids, in page order (score, reason, key). Rebuilt by
+//     RefreshDuplicates for the logged groups only, before a page is read:
+//     the parts that are not plain SQL (edit distance between first names,
+//     dropping a group whose members equal a better-scored group's) run only
+//     for groups whose members changed since the last read.
 //
 // Triggers rather than Go hooks: a trigger cannot be bypassed by a raw-SQL
 // write path, which this code base has several of (imports, merge, undo) and
-// which other engineers are changing; and the keys are plain string
-// expressions SQLite evaluates in the same statement, a few µs per contact.
+// which other engineers are changing, and the keys are plain string
+// expressions SQLite evaluates in the same statement.
 const (
-	keysTable   = "crm_match_keys"
-	groupsTable = "crm_match_groups"
-	foundTable  = "crm_match_found"
+	keysTable    = "crm_match_keys"
+	changesTable = "crm_match_changes"
+	foundTable   = "crm_match_found"
 )
 
 // matchKey is one reason's key as SQL over a contacts row named by the
@@ -77,24 +78,22 @@ var reasonOrder = []string{ReasonEmail, ReasonPhone, ReasonNameCompany, ReasonNa
 // MatchSchema returns the statements that create the finder's tables,
 // indexes and triggers (used by the migration; idempotent).
 func MatchSchema() []string {
-	stmts := []string{
+	return []string{
 		`CREATE TABLE IF NOT EXISTS ` + keysTable + ` (workspace TEXT NOT NULL, reason TEXT NOT NULL, key TEXT NOT NULL,
 			contact TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '', PRIMARY KEY (workspace, reason, key, contact)) WITHOUT ROWID`,
-		`CREATE TABLE IF NOT EXISTS ` + groupsTable + ` (workspace TEXT NOT NULL, reason TEXT NOT NULL, key TEXT NOT NULL,
-			n INTEGER NOT NULL DEFAULT 0, dirty INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (workspace, reason, key)) WITHOUT ROWID`,
-		// the groups whose members changed since the last Refresh: a partial
-		// index, so it holds only those
-		`CREATE INDEX IF NOT EXISTS idx_crm_match_groups_dirty ON ` + groupsTable + ` (workspace, reason, key) WHERE dirty = 1`,
+		`CREATE TABLE IF NOT EXISTS ` + changesTable + ` (id INTEGER PRIMARY KEY, workspace TEXT NOT NULL, reason TEXT NOT NULL, key TEXT NOT NULL)`,
+		// (workspace, reason) then rowid: new entries land at the end of
+		// their range
+		`CREATE INDEX IF NOT EXISTS idx_crm_match_changes ON ` + changesTable + ` (workspace, reason)`,
 		`CREATE TABLE IF NOT EXISTS ` + foundTable + ` (workspace TEXT NOT NULL, reason TEXT NOT NULL, key TEXT NOT NULL,
 			score REAL NOT NULL, ids TEXT NOT NULL, PRIMARY KEY (workspace, reason, key)) WITHOUT ROWID`,
 		`CREATE INDEX IF NOT EXISTS idx_crm_match_found_page ON ` + foundTable + ` (workspace, score DESC, reason, key)`,
 
 		`CREATE TRIGGER IF NOT EXISTS crm_match_keys_ai AFTER INSERT ON ` + keysTable + ` BEGIN
-			INSERT INTO ` + groupsTable + ` (workspace, reason, key, n, dirty) VALUES (new.workspace, new.reason, new.key, 1, 1)
-			ON CONFLICT (workspace, reason, key) DO UPDATE SET n = n + 1, dirty = 1;
+			INSERT INTO ` + changesTable + ` (workspace, reason, key) VALUES (new.workspace, new.reason, new.key);
 		END`,
 		`CREATE TRIGGER IF NOT EXISTS crm_match_keys_ad AFTER DELETE ON ` + keysTable + ` BEGIN
-			UPDATE ` + groupsTable + ` SET n = n - 1, dirty = 1 WHERE workspace = old.workspace AND reason = old.reason AND key = old.key;
+			INSERT INTO ` + changesTable + ` (workspace, reason, key) VALUES (old.workspace, old.reason, old.key);
 		END`,
 		`CREATE TRIGGER IF NOT EXISTS crm_match_contacts_ai AFTER INSERT ON contacts BEGIN ` + insertKeys("new.") + ` END`,
 		`CREATE TRIGGER IF NOT EXISTS crm_match_contacts_ad AFTER DELETE ON contacts BEGIN ` + deleteKeys("old.") + ` END`,
@@ -108,30 +107,33 @@ func MatchSchema() []string {
 		// a deleted workspace leaves nothing behind, however its contacts go
 		`CREATE TRIGGER IF NOT EXISTS crm_match_workspaces_ad AFTER DELETE ON workspaces BEGIN
 			DELETE FROM ` + keysTable + ` WHERE workspace = old.id;
-			DELETE FROM ` + groupsTable + ` WHERE workspace = old.id;
+			DELETE FROM ` + changesTable + ` WHERE workspace = old.id;
 			DELETE FROM ` + foundTable + ` WHERE workspace = old.id;
 		END`,
 	}
-	return stmts
 }
 
-// DropMatchSchema undoes MatchSchema.
+// DropMatchSchema undoes MatchSchema (and drops the first version's group
+// count table, if present).
 func DropMatchSchema() []string {
 	return []string{
-		`DROP TRIGGER IF EXISTS crm_match_workspaces_ad`, `DROP TRIGGER IF EXISTS crm_match_contacts_au`, `DROP TRIGGER IF EXISTS crm_match_contacts_ad`,
-		`DROP TRIGGER IF EXISTS crm_match_contacts_ai`, `DROP TRIGGER IF EXISTS crm_match_keys_ad`,
-		`DROP TRIGGER IF EXISTS crm_match_keys_ai`, `DROP TABLE IF EXISTS ` + foundTable,
-		`DROP TABLE IF EXISTS ` + groupsTable, `DROP TABLE IF EXISTS ` + keysTable,
+		`DROP TRIGGER IF EXISTS crm_match_workspaces_ad`, `DROP TRIGGER IF EXISTS crm_match_contacts_au`,
+		`DROP TRIGGER IF EXISTS crm_match_contacts_ad`, `DROP TRIGGER IF EXISTS crm_match_contacts_ai`,
+		`DROP TRIGGER IF EXISTS crm_match_keys_ad`, `DROP TRIGGER IF EXISTS crm_match_keys_ai`,
+		`DROP TABLE IF EXISTS ` + foundTable, `DROP TABLE IF EXISTS ` + changesTable,
+		`DROP TABLE IF EXISTS crm_match_groups`, `DROP TABLE IF EXISTS ` + keysTable,
 	}
 }
 
 // BackfillMatchKeys writes the keys of every existing contact (the
-// migration; also usable to rebuild them). The keys' own trigger counts the
-// groups; every group starts dirty, so the first page read per workspace
-// builds the found groups.
+// migration; also usable to rebuild them). The keys' own trigger logs every
+// group as changed, so the first page read per workspace builds its found
+// groups.
 func BackfillMatchKeys(app core.App) error {
-	if _, err := app.DB().NewQuery(`DELETE FROM ` + keysTable).Execute(); err != nil {
-		return err
+	for _, t := range []string{keysTable, foundTable} {
+		if _, err := app.DB().NewQuery(`DELETE FROM ` + t).Execute(); err != nil {
+			return err
+		}
 	}
 	for _, k := range matchKeys("c.") {
 		q := fmt.Sprintf(`INSERT INTO %s (workspace, reason, key, contact, detail) SELECT c.workspace, '%s', %s, c.id, %s FROM contacts c WHERE %s`,
@@ -164,7 +166,7 @@ func deleteKeys(p string) string {
 	return b.String()
 }
 
-// CheckMatchKeys compares the stored match keys and group counts with what
+// CheckMatchKeys compares the stored match keys with what
 // the contacts rows give now, and returns an error describing the first few
 // differences (nil when in sync). For tests and for an operator who suspects
 // drift; O(contacts).
@@ -179,17 +181,9 @@ func CheckMatchKeys(app core.App) error {
 	var diffs []string
 	if err := app.DB().NewQuery(`SELECT 'missing ' || reason || ' ' || quote(key) || ' of ' || contact FROM (` + want + ` EXCEPT ` + have + `)
 		UNION ALL SELECT 'stale ' || reason || ' ' || quote(key) || ' of ' || contact FROM (` + have + ` EXCEPT ` + want + `)
-		UNION ALL SELECT 'count ' || g.reason || ' ' || quote(g.key) || ': ' || g.n FROM ` + groupsTable + ` g
-		  WHERE g.n != (SELECT COUNT(*) FROM ` + keysTable + ` k WHERE k.workspace = g.workspace AND k.reason = g.reason AND k.key = g.key)
 		LIMIT 10`).Column(&diffs); err != nil {
 		return err
 	}
-	var uncounted []string
-	if err := app.DB().NewQuery(`SELECT DISTINCT 'uncounted ' || reason || ' ' || quote(key) FROM ` + keysTable + ` k WHERE NOT EXISTS
-		(SELECT 1 FROM ` + groupsTable + ` g WHERE g.workspace = k.workspace AND g.reason = k.reason AND g.key = k.key) LIMIT 10`).Column(&uncounted); err != nil {
-		return err
-	}
-	diffs = append(diffs, uncounted...)
 	if len(diffs) > 0 {
 		return fmt.Errorf("match keys out of sync: %s", strings.Join(diffs, "; "))
 	}
