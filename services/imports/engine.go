@@ -141,7 +141,10 @@ func (s *Service) Run(job *core.Record, src io.Reader, actor audit.Actor, progre
 		ids: newIDGen(), progress: progress, fileName: job.GetString("file_name")}
 	_ = job.UnmarshalJSONField("options", &e.opts)
 	job.Set("status", StatusRunning)
-	if err := s.app.Save(skip(job)); err != nil {
+	if err := s.saveRetrying(job); err != nil {
+		// the job would otherwise stay queued with nothing happening
+		err = fmt.Errorf("the import could not start: saving its status: %w", err)
+		s.fail(job, err)
 		return e.counts, err
 	}
 	err := e.run(src, actor)

@@ -14,7 +14,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pi-crm/pi-crm/services/apperr"
@@ -201,24 +203,9 @@ func (s *Service) Start(in Input, staged string) (*core.Record, error) {
 		s.fail(job, fmt.Errorf("storing the upload: %w", err))
 		return nil, err
 	}
-	id := job.Id
-	started := s.runner.Start(in.Workspace, func() {
-		// the job's own copy, read back: the caller serialises job meanwhile
-		bg, err := s.app.FindRecordById("import_jobs", id)
-		if err != nil {
-			s.app.Logger().Error("import job vanished", "job", id, "error", err)
-			return
-		}
-		f, err := os.Open(s.uploadPath(id))
-		if err != nil {
-			s.fail(bg, err)
-			return
-		}
-		defer f.Close()
-		if _, err := s.Run(bg, f, in.Actor, nil); err != nil {
-			s.app.Logger().Warn("import job failed", "job", bg.Id, "error", err)
-		}
-	})
+	// the goroutine works on its own copy: the caller serialises job meanwhile
+	fallback := job.Fresh()
+	started := s.runner.Start(in.Workspace, func() { s.runQueued(fallback, in.Actor) })
 	if !started {
 		_ = os.RemoveAll(s.Dir(job.Id))
 		if err := s.app.Delete(skip(job)); err != nil {
@@ -227,6 +214,50 @@ func (s *Service) Start(in Input, staged string) (*core.Record, error) {
 		return nil, apperr.Conflict(CodeBusy, "Another import is running in this workspace: wait for it to finish (watch its import_jobs record), then start this one")
 	}
 	return job, nil
+}
+
+// runQueued runs a job Start queued. Whatever stops it before or while it
+// runs (its record unreadable, its upload gone, the first save refused, a
+// panic) marks it failed with a message: a job never stays queued or
+// running without anything happening.
+func (s *Service) runQueued(fallback *core.Record, actor audit.Actor) {
+	id := fallback.Id
+	job := fallback
+	defer func() {
+		if p := recover(); p != nil {
+			s.app.Logger().Error("import job panicked", "job", id, "panic", p, "stack", string(debug.Stack()))
+			s.failFresh(job, fmt.Errorf("the import stopped on an internal error (%v); nothing after the last committed batch was written", p))
+		}
+	}()
+	bg, err := s.app.FindRecordById("import_jobs", id)
+	if err != nil {
+		s.app.Logger().Error("import: cannot read the queued job back", "job", id, "error", err)
+		s.failFresh(job, fmt.Errorf("the import could not start: reading its job record: %w", err))
+		return
+	}
+	job = bg
+	f, err := os.Open(s.uploadPath(id))
+	if err != nil {
+		s.fail(job, fmt.Errorf("the import could not start: opening the uploaded file: %w", err))
+		return
+	}
+	defer f.Close()
+	if _, err := s.Run(job, f, actor, nil); err != nil {
+		s.app.Logger().Warn("import job failed", "job", id, "error", err)
+	}
+}
+
+// failFresh marks job failed unless its stored status is already final (a
+// panic may come after the job completed or failed).
+func (s *Service) failFresh(job *core.Record, err error) {
+	if cur, ferr := s.app.FindRecordById("import_jobs", job.Id); ferr == nil {
+		switch cur.GetString("status") {
+		case StatusCompleted, StatusFailed, StatusUndone:
+			return
+		}
+		job = cur
+	}
+	s.fail(job, err)
 }
 
 // CheckStart returns the error Start would return for a busy workspace or
@@ -306,9 +337,29 @@ func (s *Service) fail(job *core.Record, err error) {
 		msg = msg[:2000]
 	}
 	job.Set("error", msg)
-	if serr := s.app.Save(skip(job)); serr != nil {
+	if serr := s.saveRetrying(job); serr != nil {
 		s.app.Logger().Error("import: cannot mark job failed", "job", job.Id, "error", serr)
 	}
+}
+
+// saveRetrying saves a job record (audit-skipped), retrying for a while
+// when the database is busy (another process, such as the CLI or a
+// sqlite3 shell, holding the write lock past the busy timeout): the status
+// of a job must not be lost to a transient lock.
+func (s *Service) saveRetrying(job *core.Record) error {
+	var err error
+	for i, wait := 0, time.Second; i < 6; i, wait = i+1, wait*2 {
+		if err = s.app.Save(skip(job)); err == nil || !isBusy(err) {
+			return err
+		}
+		time.Sleep(wait)
+	}
+	return err
+}
+
+func isBusy(err error) bool {
+	m := strings.ToLower(err.Error())
+	return strings.Contains(m, "database is locked") || strings.Contains(m, "sqlite_busy")
 }
 
 // RecoverInterrupted marks the jobs a stopped process left queued or
