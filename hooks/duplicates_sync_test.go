@@ -221,3 +221,37 @@ func TestDuplicateKeysMigrationBackfills(t *testing.T) {
 	}
 	expectGroups(t, f.env, f.ws.Id, f.token, group("same_phone", "premigration001", "premigration002"))
 }
+
+// The one-pass rebuild (used after bulk writes) finds exactly what the
+// group-by-group refresh found, equal-member groups included.
+func TestDuplicateFullRebuildMatchesIncremental(t *testing.T) {
+	f := newSearchFixture(t)
+	env, ws := f.env, f.ws.Id
+	raw := func(id, first, last, email, phone, company string) {
+		if _, err := env.App.DB().NewQuery(`INSERT INTO contacts (id, workspace, first_name, last_name, primary_email, primary_phone, company, created, updated)
+			VALUES ({:id}, {:ws}, {:f}, {:l}, {:e}, {:p}, {:c}, '2025-01-01 00:00:00.000Z', '2025-01-01 00:00:00.000Z')`).
+			Bind(dbx.Params{"id": id, "ws": ws, "f": first, "l": last, "e": email, "p": phone, "c": company}).Execute(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw("full00000000001", "Kim", "Park", "Kim@Park.io", "", "Park Co")
+	raw("full00000000002", "kim", "park", "kim@park.io ", "", "park co")      // email = name+company = name+domain: one finding
+	raw("full00000000003", "Kim", "Park", "k@park.io", "+1 415 555 0101", "") // joins name+domain only
+	raw("full00000000004", "Quinn", "A", "", "+1-415-555-0101", "")
+	raw("full00000000005", "Jon", "Snow", "jon@gmail.com", "", "")
+	raw("full00000000006", "John", "Snow", "", "", "")
+	raw("full00000000007", "J.", "Snow", "js@gmail.com", "", "")
+	raw("full00000000008", "Jon", "Snow", "jon.snow@gmail.com", "", "")
+	incremental := dupGroups(t, env, ws, f.token)
+	if len(incremental) < 4 {
+		t.Fatalf("too few groups to compare: %v", incremental)
+	}
+	if err := search.RebuildDuplicates(env.App, ws); err != nil {
+		t.Fatal(err)
+	}
+	full := dupGroups(t, env, ws, f.token)
+	if strings.Join(full, " ") != strings.Join(incremental, " ") {
+		t.Fatalf("full rebuild\n got %v\nwant %v", full, incremental)
+	}
+	t.Log(full)
+}

@@ -70,7 +70,7 @@ type DuplicatesResult struct {
 // independent of the number of contacts.
 func (s *Service) Duplicates(ws string, page, perPage int) (*DuplicatesResult, error) {
 	var dirty []string
-	if err := s.app.DB().NewQuery(`SELECT key FROM ` + changesTable + ` WHERE workspace = {:ws} LIMIT 1`).
+	if err := s.app.DB().NewQuery(`SELECT workspace FROM ` + changesTable + ` WHERE workspace = {:ws} LIMIT 1`).
 		Bind(dbx.Params{"ws": ws}).Column(&dirty); err != nil {
 		return nil, fmt.Errorf("duplicates: %w", err)
 	}
@@ -122,43 +122,73 @@ const refreshBatch = 500
 // whether those equal it (and are dropped as the same finding) may have
 // changed.
 //
-// An importer may call it right after a bulk import so the first page read
-// does not pay for it; it is never required (Duplicates calls it).
+// From fullRebuildAt logged changes on it calls RebuildDuplicates instead.
+// An importer may call either right after a bulk import so the first page
+// read does not pay for it; it is never required (Duplicates calls it).
 func RefreshDuplicates(app core.App, ws string) error {
+	var pending int
+	if err := app.DB().NewQuery(`SELECT COUNT(*) FROM (SELECT 1 FROM ` + changesTable + ` WHERE workspace = {:ws} LIMIT {:n})`).
+		Bind(dbx.Params{"ws": ws, "n": fullRebuildAt}).Row(&pending); err != nil {
+		return fmt.Errorf("refresh duplicates: %w", err)
+	}
+	if pending >= fullRebuildAt {
+		if err := RebuildDuplicates(app, ws); err != nil {
+			return fmt.Errorf("refresh duplicates: %w", err)
+		}
+		return nil
+	}
 	r := &refresher{app: app, ws: ws}
-	for i, reason := range reasonOrder {
-		for {
-			var batch []struct {
-				ID  int64  `db:"id"`
-				Key string `db:"key"`
-			}
-			if err := app.DB().NewQuery(`SELECT id, key FROM ` + changesTable + ` WHERE workspace = {:ws} AND reason = {:r} ORDER BY id LIMIT 2000`).
-				Bind(dbx.Params{"ws": ws, "r": reason}).All(&batch); err != nil {
+	for {
+		rows, err := app.DB().NewQuery(`SELECT id, k0, k1, k2, k3, k4 FROM ` + changesTable + ` WHERE workspace = {:ws} ORDER BY id LIMIT 1000`).
+			Bind(dbx.Params{"ws": ws}).Rows()
+		if err != nil {
+			return fmt.Errorf("refresh duplicates: %w", err)
+		}
+		changed := make([]map[string]bool, len(reasonOrder)) // per reason, the keys to rebuild
+		for i := range changed {
+			changed[i] = map[string]bool{}
+		}
+		var last int64
+		n := 0
+		for rows.Next() {
+			var k [5]*string
+			if err := rows.Scan(&last, &k[0], &k[1], &k[2], &k[3], &k[4]); err != nil {
+				rows.Close()
 				return fmt.Errorf("refresh duplicates: %w", err)
 			}
-			if len(batch) == 0 {
-				break
-			}
-			seen := map[string]bool{}
-			var keys []string
-			for _, c := range batch {
-				if !seen[c.Key] {
-					seen[c.Key] = true
-					keys = append(keys, c.Key)
+			for i, v := range k {
+				if v != nil {
+					changed[i][*v] = true
 				}
 			}
+			n++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("refresh duplicates: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		// best reason first: rebuilding a group adds the lower-scored
+		// groups of its members to changed
+		for i := range reasonOrder {
+			keys := make([]string, 0, len(changed[i]))
+			for k := range changed[i] {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
 			for start := 0; start < len(keys); start += refreshBatch {
-				if err := r.rebuild(i, keys[start:min(start+refreshBatch, len(keys))]); err != nil {
-					return fmt.Errorf("refresh duplicates %s: %w", reason, err)
+				if err := r.rebuild(i, keys[start:min(start+refreshBatch, len(keys))], changed); err != nil {
+					return fmt.Errorf("refresh duplicates %s: %w", reasonOrder[i], err)
 				}
-			}
-			if _, err := app.DB().NewQuery(`DELETE FROM ` + changesTable + ` WHERE workspace = {:ws} AND reason = {:r} AND id <= {:last}`).
-				Bind(dbx.Params{"ws": ws, "r": reason, "last": batch[len(batch)-1].ID}).Execute(); err != nil {
-				return fmt.Errorf("refresh duplicates: %w", err)
 			}
 		}
+		if _, err := app.DB().NewQuery(`DELETE FROM ` + changesTable + ` WHERE workspace = {:ws} AND id <= {:last}`).
+			Bind(dbx.Params{"ws": ws, "last": last}).Execute(); err != nil {
+			return fmt.Errorf("refresh duplicates: %w", err)
+		}
 	}
-	return nil
 }
 
 type refresher struct {
@@ -176,7 +206,7 @@ func bindList(p dbx.Params, name string, values []string) string {
 
 // rebuild replaces the found rows of the given changed groups of reason
 // reasonOrder[ri].
-func (r *refresher) rebuild(ri int, keys []string) error {
+func (r *refresher) rebuild(ri int, keys []string, changed []map[string]bool) error {
 	reason := reasonOrder[ri]
 	db := r.app.DB()
 	p := dbx.Params{"ws": r.ws, "r": reason}
@@ -229,7 +259,6 @@ func (r *refresher) rebuild(ri int, keys []string) error {
 	}
 	ins := db.NewQuery(`INSERT OR REPLACE INTO ` + foundTable + ` (workspace, reason, key, score, ids) VALUES ({:ws}, {:r}, {:k}, {:s}, {:ids})`).Prepare()
 	defer ins.Close()
-	marks := map[string]map[string]bool{} // lower reason -> keys to look at again
 	for _, k := range order {
 		idx := byKey[k]
 		if len(idx) < 2 {
@@ -272,30 +301,12 @@ func (r *refresher) rebuild(ri int, keys []string) error {
 		for _, i := range idx {
 			for lower := ri + 1; lower < len(reasonOrder); lower++ {
 				if lk, ok := ck[members[i].Contact][reasonOrder[lower]]; ok {
-					if marks[reasonOrder[lower]] == nil {
-						marks[reasonOrder[lower]] = map[string]bool{}
-					}
-					marks[reasonOrder[lower]][lk] = true
+					changed[lower][lk] = true
 				}
 			}
 		}
 	}
-	for lower, keys := range marks {
-		list := make([]string, 0, len(keys))
-		for k := range keys {
-			list = append(list, k)
-		}
-		if _, err := db.NewQuery(`INSERT INTO ` + changesTable + ` (workspace, reason, key) SELECT {:ws}, {:r}, value FROM json_each({:k})`).
-			Bind(dbx.Params{"ws": r.ws, "r": lower, "k": mustJSON(list)}).Execute(); err != nil {
-			return err
-		}
-	}
 	return nil
-}
-
-func mustJSON(v []string) string {
-	b, _ := json.Marshal(v)
-	return string(b)
 }
 
 // shadowed reports whether the contacts (sorted) are exactly the members of
@@ -453,4 +464,120 @@ func editDistanceAtMost1(a, b []rune) bool {
 		return string(a[i+min(1, len(a)-i):]) == string(b[i+min(1, len(b)-i):])
 	}
 	return string(a[i:]) == string(b[i+1:])
+}
+
+// fullRebuildAt is the number of logged contact writes from which a refresh
+// rebuilds all of a workspace's groups in one ordered pass over its keys
+// (after a bulk import or the backfill) instead of group by group.
+const fullRebuildAt = 5_000
+
+// RebuildDuplicates recomputes every found group of the workspace from one
+// scan of its keys in primary-key order (no sort; groups arrive whole), keeping
+// in memory only the groups of two or more, which is all the equal-members
+// check needs.
+func RebuildDuplicates(app core.App, ws string) error {
+	type multi struct {
+		reason, key string
+		contacts    []string
+		details     []string
+	}
+	var groups []*multi
+	rows, err := app.DB().NewQuery(`SELECT reason, key, contact, detail FROM ` + keysTable + ` WHERE workspace = {:ws} ORDER BY reason, key, contact`).
+		Bind(dbx.Params{"ws": ws}).Rows()
+	if err != nil {
+		return err
+	}
+	var cur multi
+	flush := func() {
+		if len(cur.contacts) > 1 {
+			g := cur
+			groups = append(groups, &g)
+		}
+	}
+	for rows.Next() {
+		var reason, key, contact, detail string
+		if err := rows.Scan(&reason, &key, &contact, &detail); err != nil {
+			rows.Close()
+			return err
+		}
+		if reason != cur.reason || key != cur.key {
+			flush()
+			cur = multi{reason: reason, key: key}
+		}
+		cur.contacts = append(cur.contacts, contact)
+		cur.details = append(cur.details, detail)
+	}
+	flush()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	// contact -> reason -> its group of two or more, for the equal-members check
+	of := map[string]map[string]*multi{}
+	for _, g := range groups {
+		for _, c := range g.contacts {
+			if of[c] == nil {
+				of[c] = map[string]*multi{}
+			}
+			of[c][g.reason] = g
+		}
+	}
+	rank := map[string]int{}
+	for i, r := range reasonOrder {
+		rank[r] = i
+	}
+	shadowed := func(reason string, ids []string) bool {
+		for better := 0; better < rank[reason]; better++ {
+			bg := of[ids[0]][reasonOrder[better]]
+			if bg == nil || len(bg.contacts) != len(ids) || reasonOrder[better] == ReasonSimilarName {
+				continue
+			}
+			same := true
+			for _, id := range ids[1:] {
+				if of[id][reasonOrder[better]] != bg {
+					same = false
+					break
+				}
+			}
+			if same {
+				return true
+			}
+		}
+		return false
+	}
+	for _, q := range []string{`DELETE FROM ` + foundTable + ` WHERE workspace = {:ws}`, `DELETE FROM ` + changesTable + ` WHERE workspace = {:ws}`} {
+		if _, err := app.DB().NewQuery(q).Bind(dbx.Params{"ws": ws}).Execute(); err != nil {
+			return err
+		}
+	}
+	ins := app.DB().NewQuery(`INSERT OR REPLACE INTO ` + foundTable + ` (workspace, reason, key, score, ids) VALUES ({:ws}, {:r}, {:k}, {:s}, {:ids})`).Prepare()
+	defer ins.Close()
+	for _, m := range groups {
+		var out []Group
+		if m.reason == ReasonSimilarName {
+			entries := make([]string, len(m.contacts))
+			for i := range m.contacts {
+				entries[i] = m.contacts[i] + ":" + m.details[i]
+			}
+			for _, g := range similarNames(m.key, entries) {
+				g.Key = m.key + "\x1f" + g.Contacts[0]
+				out = append(out, g)
+			}
+		} else {
+			g := Group{Reason: m.reason, Score: scores[m.reason], Key: m.key, Contacts: m.contacts}
+			if m.reason == ReasonNameDomain && freeMail[m.key[strings.LastIndex(m.key, " @ ")+3:]] {
+				g.Score = 0.65
+			}
+			out = append(out, g)
+		}
+		for _, g := range out {
+			if shadowed(g.Reason, g.Contacts) {
+				continue
+			}
+			if _, err := ins.Bind(dbx.Params{"ws": ws, "r": g.Reason, "k": g.Key, "s": g.Score, "ids": strings.Join(g.Contacts, ",")}).Execute(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

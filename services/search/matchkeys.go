@@ -17,10 +17,10 @@ import (
 //     (REST, batch, app.Save), the import fast path, merge and undo (raw SQL),
 //     tests and tools inserting rows directly. Nobody has to call anything.
 //     Its primary key is the index the groups are read from.
-//   - crm_match_changes: an append-only log of the (workspace, reason, key)
-//     groups whose members changed, written by triggers on crm_match_keys.
-//     Appends go to the end of the B-tree: far cheaper per write than keeping
-//     a count per group, which would be one more random B-tree write per key.
+//   - crm_match_changes: an append-only log, one row per contact write
+//     holding the contact's (old or new) keys: the groups whose members
+//     changed. Appends go to the end of the B-tree, and one row a write (not
+//     one a key, nor a count per group) keeps the trigger cost low.
 //   - crm_match_found: the groups the finder reports, with their sorted
 //     member ids, in page order (score, reason, key). Rebuilt by
 //     RefreshDuplicates for the logged groups only, before a page is read:
@@ -81,20 +81,16 @@ func MatchSchema() []string {
 	return []string{
 		`CREATE TABLE IF NOT EXISTS ` + keysTable + ` (workspace TEXT NOT NULL, reason TEXT NOT NULL, key TEXT NOT NULL,
 			contact TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '', PRIMARY KEY (workspace, reason, key, contact)) WITHOUT ROWID`,
-		`CREATE TABLE IF NOT EXISTS ` + changesTable + ` (id INTEGER PRIMARY KEY, workspace TEXT NOT NULL, reason TEXT NOT NULL, key TEXT NOT NULL)`,
-		// (workspace, reason) then rowid: new entries land at the end of
-		// their range
-		`CREATE INDEX IF NOT EXISTS idx_crm_match_changes ON ` + changesTable + ` (workspace, reason)`,
+		// k0…k4: the contact's keys (old or new) in reasonOrder, NULL where
+		// a reason does not apply
+		`CREATE TABLE IF NOT EXISTS ` + changesTable + ` (id INTEGER PRIMARY KEY, workspace TEXT NOT NULL,
+			k0 TEXT, k1 TEXT, k2 TEXT, k3 TEXT, k4 TEXT)`,
+		// (workspace) then rowid: new entries land at the end of their range
+		`CREATE INDEX IF NOT EXISTS idx_crm_match_changes ON ` + changesTable + ` (workspace)`,
 		`CREATE TABLE IF NOT EXISTS ` + foundTable + ` (workspace TEXT NOT NULL, reason TEXT NOT NULL, key TEXT NOT NULL,
 			score REAL NOT NULL, ids TEXT NOT NULL, PRIMARY KEY (workspace, reason, key)) WITHOUT ROWID`,
 		`CREATE INDEX IF NOT EXISTS idx_crm_match_found_page ON ` + foundTable + ` (workspace, score DESC, reason, key)`,
 
-		`CREATE TRIGGER IF NOT EXISTS crm_match_keys_ai AFTER INSERT ON ` + keysTable + ` BEGIN
-			INSERT INTO ` + changesTable + ` (workspace, reason, key) VALUES (new.workspace, new.reason, new.key);
-		END`,
-		`CREATE TRIGGER IF NOT EXISTS crm_match_keys_ad AFTER DELETE ON ` + keysTable + ` BEGIN
-			INSERT INTO ` + changesTable + ` (workspace, reason, key) VALUES (old.workspace, old.reason, old.key);
-		END`,
 		`CREATE TRIGGER IF NOT EXISTS crm_match_contacts_ai AFTER INSERT ON contacts BEGIN ` + insertKeys("new.") + ` END`,
 		`CREATE TRIGGER IF NOT EXISTS crm_match_contacts_ad AFTER DELETE ON contacts BEGIN ` + deleteKeys("old.") + ` END`,
 		// only when a column a key is made of changes: a custom-field or
@@ -119,18 +115,17 @@ func DropMatchSchema() []string {
 	return []string{
 		`DROP TRIGGER IF EXISTS crm_match_workspaces_ad`, `DROP TRIGGER IF EXISTS crm_match_contacts_au`,
 		`DROP TRIGGER IF EXISTS crm_match_contacts_ad`, `DROP TRIGGER IF EXISTS crm_match_contacts_ai`,
-		`DROP TRIGGER IF EXISTS crm_match_keys_ad`, `DROP TRIGGER IF EXISTS crm_match_keys_ai`,
+		`DROP TRIGGER IF EXISTS crm_match_keys_ad`, `DROP TRIGGER IF EXISTS crm_match_keys_ai`, // first version
 		`DROP TABLE IF EXISTS ` + foundTable, `DROP TABLE IF EXISTS ` + changesTable,
 		`DROP TABLE IF EXISTS crm_match_groups`, `DROP TABLE IF EXISTS ` + keysTable,
 	}
 }
 
-// BackfillMatchKeys writes the keys of every existing contact (the
-// migration; also usable to rebuild them). The keys' own trigger logs every
-// group as changed, so the first page read per workspace builds its found
-// groups.
+// BackfillMatchKeys writes the keys of every existing contact and builds
+// every workspace's found groups (the migration; also usable to rebuild
+// them).
 func BackfillMatchKeys(app core.App) error {
-	for _, t := range []string{keysTable, foundTable} {
+	for _, t := range []string{keysTable, foundTable, changesTable} {
 		if _, err := app.DB().NewQuery(`DELETE FROM ` + t).Execute(); err != nil {
 			return err
 		}
@@ -142,11 +137,34 @@ func BackfillMatchKeys(app core.App) error {
 			return fmt.Errorf("backfill %s: %w", k.reason, err)
 		}
 	}
+	var workspaces []string
+	if err := app.DB().NewQuery(`SELECT DISTINCT workspace FROM ` + keysTable).Column(&workspaces); err != nil {
+		return err
+	}
+	for _, ws := range workspaces {
+		if err := RebuildDuplicates(app, ws); err != nil {
+			return fmt.Errorf("backfill: %w", err)
+		}
+	}
 	return nil
+}
+
+// logChange appends one change-log row holding all of the row's keys: one
+// append per contact write rather than one per key.
+func logChange(p string) string {
+	cols := make([]string, 0, 5)
+	for _, k := range matchKeys(p) {
+		cols = append(cols, `CASE WHEN `+k.cond+` THEN `+k.key+` END`)
+	}
+	// not for a deleted workspace (its contacts may go after it)
+	return `INSERT INTO ` + changesTable + ` (workspace, k0, k1, k2, k3, k4) SELECT ` + p + `workspace, ` + strings.Join(cols, ", ") + `
+		WHERE EXISTS (SELECT 1 FROM workspaces WHERE id = ` + p + `workspace);
+	`
 }
 
 func insertKeys(p string) string {
 	var b strings.Builder
+	b.WriteString(logChange(p))
 	for _, k := range matchKeys(p) {
 		fmt.Fprintf(&b, `INSERT INTO %s (workspace, reason, key, contact, detail) SELECT %sworkspace, '%s', %s, %sid, %s WHERE %s;
 			`, keysTable, p, k.reason, k.key, p, k.detail, k.cond)
@@ -159,6 +177,7 @@ func insertKeys(p string) string {
 // needed.
 func deleteKeys(p string) string {
 	var b strings.Builder
+	b.WriteString(logChange(p))
 	for _, k := range matchKeys(p) {
 		fmt.Fprintf(&b, `DELETE FROM %s WHERE workspace = %sworkspace AND reason = '%s' AND key = (%s) AND contact = %sid;
 			`, keysTable, p, k.reason, k.key, p)
