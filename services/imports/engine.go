@@ -668,8 +668,7 @@ func (e *engine) lookup(live []*prepared) (map[string]*existing, map[string]*exi
 	find := func(col string, vals []any, into map[string]*existing, key func(*existing) string) error {
 		for _, part := range chunks(vals, 500) {
 			var rows []*existing
-			err := e.s.app.DB().Select("id", "first_name", "last_name", "primary_email", "primary_phone", "company", "custom").
-				From("contacts").Where(dbx.HashExp{"workspace": e.ws}).AndWhere(dbx.In(col, part...)).All(&rows)
+			err := lookupQuery(e.s.app.DB(), e.ws, col, part).All(&rows)
 			if err != nil {
 				return err
 			}
@@ -686,6 +685,18 @@ func (e *engine) lookup(live []*prepared) (map[string]*existing, map[string]*exi
 		return nil, nil, err
 	}
 	return byEmail, byPhone, nil
+}
+
+// lookupQuery selects the contacts of workspace ws whose col (primary_email
+// or primary_phone) is one of vals.
+func lookupQuery(db dbx.Builder, ws, col string, vals []any) *dbx.SelectQuery {
+	return db.Select("id", "first_name", "last_name", "primary_email", "primary_phone", "company", "custom").
+		From("contacts").Where(dbx.HashExp{"workspace": ws}).AndWhere(dbx.In(col, vals...)).
+		// the unique (workspace, email|phone) indexes are partial (WHERE col
+		// != ''): SQLite only uses them when the query repeats the
+		// condition; without it the planner picks another (workspace, …)
+		// index and reads the whole workspace per lookup, O(n²) over an import
+		AndWhere(dbx.NewExp(col + " != ''"))
 }
 
 func (e *engine) match(p *prepared, byEmail, byPhone map[string]*existing) (*existing, *RowError) {

@@ -78,3 +78,19 @@ func TestStartRunsJob(t *testing.T) {
 		t.Fatalf("job %q, error %q", job.GetString("status"), job.GetString("error"))
 	}
 }
+
+// The duplicate lookup of every batch must probe the unique (workspace,
+// email|phone) indexes, not read the whole workspace through some other
+// (workspace, …) index: that made a 100k import quadratic.
+func TestLookupUsesUniqueIndexes(t *testing.T) {
+	f := newFixture(t)
+	for col, idx := range map[string]string{"primary_email": "idx_contacts_ws_email", "primary_phone": "idx_contacts_ws_phone"} {
+		plan, err := imports.LookupPlan(f.svc, f.ws.Id, col)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(plan, idx+" ("+"workspace=? AND "+col+"=?)") {
+			t.Errorf("lookup on %s: plan %q does not probe %s", col, plan, idx)
+		}
+	}
+}
