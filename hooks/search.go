@@ -28,7 +28,12 @@ func registerSearch(app core.App, w *Wiring) {
 			if err != nil {
 				return apperr.ToAPI(err)
 			}
-			return e.JSON(http.StatusOK, res)
+			if e.Request.URL.Query().Has("fields") {
+				return e.JSON(http.StatusOK, res) // PocketBase's field picker
+			}
+			// the items are JSON already (SQLite wrote them): copied, not
+			// parsed and encoded again
+			return e.Blob(http.StatusOK, "application/json", res.AppendJSON(make([]byte, 0, 256+len(res.Items))))
 		}).Bind(apis.RequireAuth("users"))
 
 		w.route(se.Router, http.MethodGet, "/api/crm/workspaces/{id}/duplicates", func(e *core.RequestEvent) error {

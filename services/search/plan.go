@@ -1,6 +1,7 @@
 package search
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
@@ -94,7 +95,7 @@ func (s *Service) Search(q Query) (*Result, error) {
 	}
 	b.mergeRanges()
 
-	res := &Result{Page: q.Page, PerPage: q.PerPage, Items: []map[string]any{}}
+	res := &Result{Page: q.Page, PerPage: q.PerPage, Items: json.RawMessage("[]")}
 	// selectivity: the best-driving condition and its capped match count
 	best, bestN := -1, math.MaxInt
 	for i, c := range b.conds {
@@ -118,9 +119,19 @@ func (s *Service) Search(q Query) (*Result, error) {
 		}
 	}
 
-	count := b.planFrom(best, "")
-	if err := s.app.DB().NewQuery(`SELECT COUNT(*) FROM ` + count.from + ` WHERE ` + count.where).Bind(b.params).Row(&res.TotalItems); err != nil {
-		return nil, fmt.Errorf("search count: %w", err)
+	if len(b.conds) == 0 {
+		// the whole workspace: its kept count (counts.go), not an O(n)
+		// count of an index
+		n, err := s.contactCount(q.Workspace)
+		if err != nil {
+			return nil, fmt.Errorf("search count: %w", err)
+		}
+		res.TotalItems = n
+	} else {
+		count := b.planFrom(best, "")
+		if err := s.app.DB().NewQuery(`SELECT COUNT(*) FROM ` + count.from + ` WHERE ` + count.where).Bind(b.params).Row(&res.TotalItems); err != nil {
+			return nil, fmt.Errorf("search count: %w", err)
+		}
 	}
 	res.TotalPages = (res.TotalItems + q.PerPage - 1) / q.PerPage
 	offset := (q.Page - 1) * q.PerPage
@@ -145,6 +156,7 @@ func (s *Service) Search(q Query) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	res.IDs = ids
 	res.Items, err = s.items(ids)
 	return res, err
 }

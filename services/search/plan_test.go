@@ -98,13 +98,11 @@ func all(t *testing.T, svc *search.Service, ws, raw string) ([]string, []string,
 			t.Fatalf("%s page %d: %v", raw, page, err)
 		}
 		total = res.TotalItems
-		if len(res.Items) == 0 {
+		if len(res.IDs) == 0 {
 			return ids, plans, total
 		}
 		plans = append(plans, res.Plan)
-		for _, it := range res.Items {
-			ids = append(ids, it["id"].(string))
-		}
+		ids = append(ids, res.IDs...)
 	}
 }
 
