@@ -7,6 +7,7 @@ import (
 
 	"github.com/pi-crm/pi-crm/cmd"
 	"github.com/pi-crm/pi-crm/hooks"
+	"github.com/pi-crm/pi-crm/internal/dbconfig"
 	_ "github.com/pi-crm/pi-crm/migrations"
 	"github.com/pocketbase/pocketbase"
 	"github.com/pocketbase/pocketbase/plugins/migratecmd"
@@ -16,7 +17,12 @@ func main() {
 	// Dev mode (SQL and verbose logs) only with --dev: pocketbase.New() also
 	// turns it on for any binary that lives under the temp dir, mistaking it
 	// for "go run", and a CI checkout or an unpacked release may well be there.
-	app := pocketbase.NewWithConfig(pocketbase.Config{DefaultDev: false})
+	cfg := pocketbase.Config{DefaultDev: false}
+	// 8 read connections with 2 MB page caches instead of up to 120 with
+	// 32 MB each: same throughput, a third of the memory under load
+	// (internal/dbconfig has the measurements)
+	dbconfig.Apply(&cfg)
+	app := pocketbase.NewWithConfig(cfg)
 
 	// Go migrations only; the schema is code, never auto-generated from
 	// changes made in the admin dashboard.

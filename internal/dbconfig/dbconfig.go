@@ -1,0 +1,86 @@
+// Package dbconfig sizes PocketBase's SQLite connection pools for a small
+// box (DESIGN.md: a Raspberry Pi, measured on 2 cores): few read
+// connections, each with a small page cache, and the single writer
+// connection with PocketBase's own cache.
+//
+// Why (measured at 100k contacts, 32 concurrent HTTP connections, see
+// docs/BENCHMARKS.md): PocketBase opens up to 120 read connections
+// (core.DefaultDataMaxOpenConns) and keeps 15 idle, each with a 32 MB page
+// cache (core.DefaultDBConnect). Under a list load every busy connection
+// holds its own cache, schema and temporary b-trees: the server peaked at
+// 304–365 MB listing contacts with their total through the collection API,
+// and 155 MB through the search route. Beyond the cores, more connections
+// add no throughput (the SQLite of modernc.org/sqlite is Go code, CPU-bound
+// like the rest of the request), and with more busy connections than idle
+// ones the pool closed and reopened connections under load (8% of the
+// CPU: every new connection runs its pragmas and parses the schema again).
+// The pages themselves stay in the OS page cache, so a small SQLite cache
+// per reader costs a read() of a hot page, not a disk access.
+//
+// With ReadConns = 8 (all kept idle) and ReadCacheKB = 2 MB the same loads
+// peaked at 98 MB and 58 MB with the same throughput (the route: 727 vs 762
+// requests/s, p99 93 vs 125 ms; loaded box, within its noise).
+//
+// The trade-off: at most ReadConns queries read at once. A request that
+// holds a read connection for long (a CSV export streams its rows to the
+// client while it reads) makes the others queue; ReadConns slow export
+// downloads at once would stall every read. No code path holds two read
+// connections at a time (which could deadlock a small pool).
+package dbconfig
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase"
+	"github.com/pocketbase/pocketbase/core"
+)
+
+const (
+	// ReadConns is the size of the read pool of data.db, all kept open.
+	ReadConns = 8
+	// ReadCacheKB is the page cache of each read connection.
+	ReadCacheKB = 2000
+	// WriteCacheKB is the page cache of the one writer connection:
+	// PocketBase's default, which bulk writes (imports) benefit from.
+	WriteCacheKB = 32000
+)
+
+// pragmas are PocketBase's (core.DefaultDBConnect) with the cache size.
+func pragmas(cacheKB int) string {
+	return fmt.Sprintf("?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=journal_size_limit(200000000)"+
+		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-%d)&_defensive=1", cacheKB)
+}
+
+// Apply sets the pool sizes and the connect function of cfg.
+func Apply(cfg *pocketbase.Config) {
+	cfg.DataMaxOpenConns = ReadConns
+	cfg.DataMaxIdleConns = ReadConns
+	cfg.DBConnect = Connect()
+}
+
+// Connect returns a core.DBConnectFunc that gives read pools the small
+// cache and writer pools PocketBase's.
+//
+// PocketBase opens each database file twice per bootstrap, the read pool
+// first and then the single-connection writer (core.BaseApp.initDataDB and
+// initAuxDB), and the function cannot tell which it is asked for: it
+// alternates per file, and TestPoolsGetTheirCaches checks the result on a
+// bootstrapped app, so a PocketBase upgrade that changes the order fails a
+// test instead of giving the writer the small cache.
+func Connect() core.DBConnectFunc {
+	var mu sync.Mutex
+	opened := map[string]int{}
+	return func(dbPath string) (*dbx.DB, error) {
+		mu.Lock()
+		n := opened[dbPath]
+		opened[dbPath] = n + 1
+		mu.Unlock()
+		cache := WriteCacheKB
+		if n%2 == 0 {
+			cache = ReadCacheKB
+		}
+		return dbx.Open("sqlite", dbPath+pragmas(cache))
+	}
+}

@@ -1,0 +1,51 @@
+package dbconfig_test
+
+import (
+	"testing"
+
+	"github.com/pi-crm/pi-crm/internal/dbconfig"
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase"
+)
+
+func cacheSize(t *testing.T, b dbx.Builder) int {
+	t.Helper()
+	var n int
+	if err := b.NewQuery("PRAGMA cache_size").Row(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// The read pools get the small cache and the writers PocketBase's, on both
+// files, also after a second bootstrap (a backup restore bootstraps again).
+func TestPoolsGetTheirCaches(t *testing.T) {
+	cfg := pocketbase.Config{DefaultDataDir: t.TempDir()}
+	dbconfig.Apply(&cfg)
+	app := pocketbase.NewWithConfig(cfg)
+	for round := 0; round < 2; round++ {
+		if round > 0 {
+			if err := app.ResetBootstrapState(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := app.Bootstrap(); err != nil {
+			t.Fatal(err)
+		}
+		for name, got := range map[string][2]int{
+			"data.db":      {cacheSize(t, app.ConcurrentDB()), cacheSize(t, app.NonconcurrentDB())},
+			"auxiliary.db": {cacheSize(t, app.AuxConcurrentDB()), cacheSize(t, app.AuxNonconcurrentDB())},
+		} {
+			if got != [2]int{-dbconfig.ReadCacheKB, -dbconfig.WriteCacheKB} {
+				t.Fatalf("round %d, %s: cache_size read pool %d, writer %d; want %d and %d", round, name, got[0], got[1],
+					-dbconfig.ReadCacheKB, -dbconfig.WriteCacheKB)
+			}
+		}
+		if s := app.ConcurrentDB().(*dbx.DB).DB().Stats(); s.MaxOpenConnections != dbconfig.ReadConns {
+			t.Fatalf("read pool max open %d, want %d", s.MaxOpenConnections, dbconfig.ReadConns)
+		}
+	}
+	if err := app.ResetBootstrapState(); err != nil {
+		t.Fatal(err)
+	}
+}
