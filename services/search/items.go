@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,10 +45,56 @@ func (s *Service) items(ids []string) (json.RawMessage, error) {
 	}
 	// json_each keeps the page's order (its key is the position); each id
 	// is one primary-key lookup
-	rows, err := s.stmts.column(s.app, `SELECT `+obj+` FROM json_each(?) e JOIN contacts c ON c.id = e.value ORDER BY e.key`, string(list))
+	_, rows, err := s.stmts.query(s.app, `SELECT c.id, `+obj+` FROM json_each(?) e JOIN contacts c ON c.id = e.value ORDER BY e.key`, string(list))
 	if err != nil {
 		return nil, fmt.Errorf("search items: %w", err)
 	}
+	return joinItems(rows), nil
+}
+
+// walkItems reads a page that walks the sort index straight into items:
+// SQLite writes each row's JSON as the walk reaches it (no sort step, so
+// only the rows of the page are written; OFFSET skips rows before their
+// columns are computed). done is false when the collection has a field the
+// SQL export does not know; the caller then reads ids and records.
+func (s *Service) walkItems(res *Result, b *sqlBuilder, p plan, sp sortSpec, offset, limit int) (bool, error) {
+	coll, err := s.app.FindCachedCollectionByNameOrId("contacts")
+	if err != nil {
+		return false, err
+	}
+	obj, ok := exportSQL(coll, "c")
+	if !ok {
+		return false, nil
+	}
+	params := dbx.Params{"limit": limit, "offset": offset}
+	for k, v := range b.params {
+		params[k] = v
+	}
+	query, args := positional(`SELECT c.id, `+obj+` FROM `+p.from+` WHERE `+p.where+` ORDER BY `+sp.order+` LIMIT {:limit} OFFSET {:offset}`, params)
+	ids, rows, err := s.stmts.query(s.app, query, args...)
+	if err != nil {
+		return false, fmt.Errorf("search page: %w", err)
+	}
+	res.IDs, res.Items = ids, joinItems(rows)
+	return true, nil
+}
+
+var namedParam = regexp.MustCompile(`\{:(\w+)\}`)
+
+// positional rewrites dbx's {:name} placeholders as ? with the values in
+// order, for a statement of the cache. Names come from the query builder,
+// never from input.
+func positional(query string, params dbx.Params) (string, []any) {
+	var args []any
+	q := namedParam.ReplaceAllStringFunc(query, func(m string) string {
+		args = append(args, params[m[2:len(m)-1]])
+		return "?"
+	})
+	return q, args
+}
+
+// joinItems makes one JSON array of the rows' objects.
+func joinItems(rows []string) json.RawMessage {
 	n := 2 + len(rows)
 	for _, r := range rows {
 		n += len(r)
@@ -60,7 +107,7 @@ func (s *Service) items(ids []string) (json.RawMessage, error) {
 		}
 		out = append(out, r...)
 	}
-	return append(out, ']'), nil
+	return append(out, ']')
 }
 
 // exportSQL returns a json_object(...) expression over the row alias a that
@@ -151,12 +198,13 @@ type stmtCache struct {
 
 const stmtCacheMax = 8
 
-// column runs query (positional ? parameters) and returns its first column.
-// Inside a transaction app (no pool of its own) it runs unprepared.
-func (c *stmtCache) column(app core.App, query string, args ...any) ([]string, error) {
+// query runs query (positional ? parameters, two text columns) and
+// returns its columns. Inside a transaction app (no pool of its own) it
+// runs unprepared on the transaction.
+func (c *stmtCache) query(app core.App, query string, args ...any) (first, second []string, err error) {
+	var rows *sql.Rows
 	db, ok := app.ConcurrentDB().(*dbx.DB)
 	if !ok || app.IsTransactional() {
-		var out []string
 		params := dbx.Params{}
 		q := query
 		for i, a := range args {
@@ -164,27 +212,29 @@ func (c *stmtCache) column(app core.App, query string, args ...any) ([]string, e
 			params[name] = a
 			q = strings.Replace(q, "?", "{:"+name+"}", 1)
 		}
-		err := app.DB().NewQuery(q).Bind(params).Column(&out)
-		return out, err
-	}
-	stmt, err := c.get(db.DB(), query)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := stmt.Query(args...)
-	if err != nil {
-		return nil, err
+		r, err := app.DB().NewQuery(q).Bind(params).Rows()
+		if err != nil {
+			return nil, nil, err
+		}
+		rows = r.Rows
+	} else {
+		stmt, err := c.get(db.DB(), query)
+		if err != nil {
+			return nil, nil, err
+		}
+		if rows, err = stmt.Query(args...); err != nil {
+			return nil, nil, err
+		}
 	}
 	defer rows.Close()
-	var out []string
 	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
+		var a, b string
+		if err := rows.Scan(&a, &b); err != nil {
+			return nil, nil, err
 		}
-		out = append(out, v)
+		first, second = append(first, a), append(second, b)
 	}
-	return out, rows.Err()
+	return first, second, rows.Err()
 }
 
 func (c *stmtCache) get(db *sql.DB, query string) (*sql.Stmt, error) {

@@ -152,6 +152,13 @@ func (s *Service) Search(q Query) (*Result, error) {
 	default:
 		res.Plan = "scan"
 	}
+	if walk && !sp.nullsLast {
+		// the walk emits rows in page order with no sort: it can write
+		// the items itself (items.go), one query instead of two
+		if done, err := s.walkItems(res, b, page, sp, offset, q.PerPage); done || err != nil {
+			return res, err
+		}
+	}
 	ids, err := s.pageIDs(b, page, sp, walk, offset, q.PerPage)
 	if err != nil {
 		return nil, err
