@@ -19,7 +19,9 @@ func TestTimelinePagedAndFiltered(t *testing.T) {
 	f := newCRM(t)
 	a := mustStatus(t, f.post(t, "editor", map[string]any{"workspace": f.w.Id, "first_name": "A"}), 200, "")["id"].(string)
 	b := mustStatus(t, f.post(t, "editor", map[string]any{"workspace": f.w.Id, "first_name": "B"}), 200, "")["id"].(string)
-	day := func(d int) string { return time.Date(2026, 3, d, 12, 0, 0, 0, time.UTC).Format("2006-01-02 15:04:05.000Z") }
+	day := func(d int) string {
+		return time.Date(2026, 3, d, 12, 0, 0, 0, time.UTC).Format("2006-01-02 15:04:05.000Z")
+	}
 	entry := func(contact, typ string, d int) string {
 		return mustStatus(t, f.env.Do(http.MethodPost, logsURL, f.tok["editor"], map[string]any{"workspace": f.w.Id, "contact": contact,
 			"type": typ, "direction": "outbound", "content": typ, "timestamp": day(d)}), 200, "")["id"].(string)
