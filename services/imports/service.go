@@ -24,6 +24,7 @@ import (
 	"github.com/pi-crm/pi-crm/services/contacts"
 	"github.com/pi-crm/pi-crm/services/csvio"
 	"github.com/pi-crm/pi-crm/services/customfields"
+	"github.com/pi-crm/pi-crm/services/tenancy"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 )
@@ -152,10 +153,7 @@ func ParseOptions(raw []byte) (Options, error) {
 
 // Role returns userID's role in workspace ws ("" when not a member).
 func (s *Service) Role(ws, userID string) string {
-	var role string
-	_ = s.app.DB().Select("role").From("workspace_members").
-		Where(dbx.HashExp{"workspace": ws, "user": userID}).Limit(1).Row(&role)
-	return role
+	return tenancy.Role(s.app, ws, userID)
 }
 
 // CanWrite reports whether role may import (and undo imports).

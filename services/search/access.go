@@ -2,7 +2,7 @@ package search
 
 import (
 	"github.com/pi-crm/pi-crm/services/apperr"
-	"github.com/pocketbase/dbx"
+	"github.com/pi-crm/pi-crm/services/tenancy"
 )
 
 // CheckMember returns nil when userID holds any role (viewer is enough) in
@@ -14,13 +14,7 @@ func (s *Service) CheckMember(ws, userID, keyWorkspace string) error {
 	if ws == "" || userID == "" || (keyWorkspace != "" && keyWorkspace != ws) {
 		return notFound
 	}
-	var n int
-	err := s.app.DB().NewQuery(`SELECT COUNT(*) FROM workspace_members WHERE workspace = {:ws} AND user = {:u}`).
-		Bind(dbx.Params{"ws": ws, "u": userID}).Row(&n)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
+	if tenancy.Role(s.app, ws, userID) == "" {
 		return notFound
 	}
 	return nil
