@@ -28,7 +28,12 @@ type crmFixture struct {
 }
 
 func newCRM(t *testing.T) *crmFixture {
-	env := testutil.New(t)
+	return newCRMOn(testutil.New(t))
+}
+
+// newCRMOn builds the fixture's users and workspaces on env (tests that need
+// their own clock or config start env themselves).
+func newCRMOn(env *testutil.Env) *crmFixture {
 	// these tests send more writes per second than the production limits allow
 	env.App.Settings().RateLimits.Enabled = false
 	f := &crmFixture{env: env, tok: map[string]string{}}

@@ -33,14 +33,7 @@ func newMergeFixture(t *testing.T) *mergeFixture {
 	mf := &mergeFixture{}
 	mf.clock.Store(time.Now().UnixNano())
 	env := testutil.NewWithConfig(t, hooks.Config{Now: func() time.Time { return time.Unix(0, mf.clock.Load()) }})
-	env.App.Settings().RateLimits.Enabled = false
-	f := &crmFixture{env: env, tok: map[string]string{}}
-	f.owner, f.tok["owner"] = env.User("owner@example.com")
-	f.editor, f.tok["editor"] = env.User("editor@example.com")
-	f.viewer, f.tok["viewer"] = env.User("viewer@example.com")
-	f.outsider, f.tok["outsider"] = env.User("outsider@example.com")
-	f.w = env.Workspace("W", f.owner, map[*core.Record]string{f.editor: "editor", f.viewer: "viewer"})
-	f.x = env.Workspace("X", f.outsider, nil)
+	f := newCRMOn(env)
 	mf.crmFixture = f
 	for _, d := range []struct{ name, typ string }{{"tier", "text"}, {"score", "number"}, {"vip", "boolean"}} {
 		env.Create("custom_field_definitions", map[string]any{"user": f.owner.Id, "field_name": d.name, "label": d.name, "field_type": d.typ})
