@@ -80,7 +80,7 @@ func (c *contactsCore) registerCustomFieldHooks(app core.App) {
 				return err
 			}
 			if syncIndexes {
-				return customfields.SyncValueIndexes(tx)
+				return syncDefinitionIndexes(tx, e.Record)
 			}
 			return nil
 		})
@@ -95,7 +95,17 @@ func (c *contactsCore) registerCustomFieldHooks(app core.App) {
 			if err := e.Next(); err != nil {
 				return err
 			}
-			return customfields.SyncValueIndexes(tx)
+			return syncDefinitionIndexes(tx, e.Record)
 		})
 	})
+}
+
+// syncDefinitionIndexes brings the value indexes of the workspaces that
+// definition def applies in up to date.
+func syncDefinitionIndexes(tx core.App, def *core.Record) error {
+	ws, err := customfields.DefinitionWorkspaces(tx, customfields.FromRecord(def))
+	if err != nil || len(ws) == 0 {
+		return err // none given would mean every workspace
+	}
+	return customfields.SyncValueIndexes(tx, ws...)
 }

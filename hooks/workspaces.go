@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"github.com/pi-crm/pi-crm/services/audit"
+	"github.com/pi-crm/pi-crm/services/customfields"
 	"github.com/pocketbase/pocketbase/core"
 )
 
@@ -20,7 +21,18 @@ func registerWorkspaceHooks(app core.App) {
 			m.Set("user", e.Record.GetString("owner"))
 			m.Set("role", "owner")
 			audit.Attach(m, audit.ActorOf(e.Record))
-			return txApp.Save(m)
+			if err := txApp.Save(m); err != nil {
+				return err
+			}
+			// the owner's user-wide custom fields apply here at once
+			return customfields.SyncValueIndexes(txApp, e.Record.Id)
+		})
+	})
+	// a deleted workspace's value indexes would stay behind, empty, and
+	// cost every contact insert a comparison
+	app.OnRecordDeleteExecute("workspaces").BindFunc(func(e *core.RecordEvent) error {
+		return withinTransaction(e, func(txApp core.App) error {
+			return customfields.DropValueIndexes(txApp, e.Record.Id)
 		})
 	})
 }

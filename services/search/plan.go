@@ -47,7 +47,11 @@ type plan struct {
 // page ids (two for an ascending custom sort whose page reaches the
 // contacts without a value), the page's records and their custom values.
 func (s *Service) Search(q Query) (*Result, error) {
-	b := &sqlBuilder{params: dbx.Params{"ws": q.Workspace, "cap": probeCap}, nonNull: map[string]bool{}}
+	lit, err := customfields.WorkspaceLiteral(q.Workspace)
+	if err != nil {
+		return nil, invalid("workspace: " + err.Error())
+	}
+	b := &sqlBuilder{params: dbx.Params{"ws": q.Workspace, "cap": probeCap}, nonNull: map[string]bool{}, ws: q.Workspace, wsLit: lit}
 	var defs map[string]fieldDef
 	loadDefs := func() (map[string]fieldDef, error) {
 		if defs != nil {
@@ -57,7 +61,7 @@ func (s *Service) Search(q Query) (*Result, error) {
 		if defs, err = s.definitions(q.Workspace); err != nil {
 			return nil, err
 		}
-		b.valueIdx, err = customfields.ValueIndexes(s.app)
+		b.valueIdx, err = customfields.ValueIndexes(s.app, q.Workspace)
 		return defs, err
 	}
 	b.termCondition(q.Q, q.Match)
@@ -105,7 +109,7 @@ func (s *Service) Search(q Query) (*Result, error) {
 		probe := c.probe
 		if c.index != "" {
 			probe = `SELECT count(*) FROM (SELECT 1 FROM contacts c INDEXED BY ` + c.index +
-				` WHERE c.workspace = {:ws} AND ` + c.check + ` LIMIT {:cap})`
+				` WHERE c.workspace = ` + b.wsLit + ` AND ` + c.check + ` LIMIT {:cap})`
 		}
 		var n int
 		if err := s.app.DB().NewQuery(probe).Bind(b.params).Row(&n); err != nil {
@@ -221,7 +225,7 @@ func (b *sqlBuilder) mergeRanges() {
 // planFrom builds the FROM and WHERE of a query driven by condition drive
 // (-1 for none), or walking index walkIndex.
 func (b *sqlBuilder) planFrom(drive int, walkIndex string) plan {
-	ws := "c.workspace = {:ws}"
+	ws := "c.workspace = " + b.wsLit
 	var checks []string
 	var from = "contacts c"
 	switch {

@@ -157,16 +157,16 @@ func TestSearchPlansAgreeWithReference(t *testing.T) {
 		wantPlans []string // plans that must occur among the pages
 	}{
 		{"selective filter: from its matches", "cf.tier=eq:gold&sort=last_name",
-			byLast(func(c planContact) bool { return c.tier == "gold" }), []string{"index " + customfields.ValueIndexName("tier")}},
+			byLast(func(c planContact) bool { return c.tier == "gold" }), []string{"index " + customfields.ValueIndexName(ws, "tier")}},
 		{"broad filter: walk the sort index, then deep pages from the matches", "cf.tier=eq:silver&sort=last_name",
 			byLast(func(c planContact) bool { return c.tier == "silver" }),
-			[]string{"walk idx_contacts_search_last", "index " + customfields.ValueIndexName("tier")}},
+			[]string{"walk idx_contacts_search_last", "index " + customfields.ValueIndexName(ws, "tier")}},
 		{"ascending custom sort: values, then contacts without one", "sort=cf.score", byScore(every, false),
-			[]string{"walk " + customfields.ValueIndexName("score")}},
-		{"descending custom sort", "sort=-cf.score", byScore(every, true), []string{"walk " + customfields.ValueIndexName("score")}},
+			[]string{"walk " + customfields.ValueIndexName(ws, "score")}},
+		{"descending custom sort", "sort=-cf.score", byScore(every, true), []string{"walk " + customfields.ValueIndexName(ws, "score")}},
 		{"range sorted by the same field", "cf.score=gte:90&sort=-cf.score",
 			byScore(func(c planContact) bool { return c.score != nil && *c.score >= 90 }, true),
-			[]string{"index " + customfields.ValueIndexName("score")}},
+			[]string{"index " + customfields.ValueIndexName(ws, "score")}},
 		{"range and a selective select", "cf.score=lt:10&cf.tier=eq:gold",
 			byLast(func(c planContact) bool { return c.tier == "gold" && c.score != nil && *c.score < 10 }), nil},
 		{"empty", "cf.score=empty:&sort=last_name", byLast(func(c planContact) bool { return c.score == nil }), nil},
@@ -210,8 +210,8 @@ func TestValueIndexLifecycle(t *testing.T) {
 	owner, token := env.User("idx@example.com")
 	ws := env.Workspace("Idx", owner, nil)
 	ws2 := env.Workspace("Idx2", owner, nil)
-	have := func() map[string]bool {
-		m, err := customfields.ValueIndexes(env.App)
+	have := func(wsID string) map[string]bool {
+		m, err := customfields.ValueIndexes(env.App, wsID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,36 +225,69 @@ func TestValueIndexLifecycle(t *testing.T) {
 		return env.Create("custom_field_definitions", f).Id
 	}
 	a := def(ws.Id, "level", "number")
+	if h := have(ws2.Id); h["level"] {
+		t.Fatalf("a workspace field indexed in another workspace: %v", h)
+	}
 	b := def(ws2.Id, "level", "text")
 	def(ws.Id, "labels", "multiselect")
-	if h := have(); !h["level"] || h["labels"] {
+	if h := have(ws.Id); !h["level"] || h["labels"] {
 		t.Fatalf("after create: %v (want level, no multiselect labels)", h)
+	}
+	// the index is partial: only the workspace's own contacts are in it
+	var partial string
+	_ = env.App.DB().NewQuery("SELECT sql FROM sqlite_master WHERE name = {:n}").
+		Bind(map[string]any{"n": customfields.ValueIndexName(ws.Id, "level")}).Row(&partial)
+	if !strings.Contains(partial, "WHERE workspace = '"+ws.Id+"'") {
+		t.Fatalf("index is not partial to its workspace: %s", partial)
 	}
 	// the index serves the filter: a contact written through the API is found
 	env.Create("contacts", map[string]any{"workspace": ws.Id, "last_name": "L", "custom": map[string]any{"level": 7}})
-	q, _ := search.ParseQuery(url.Values{"workspace": {ws.Id}, "cf.level": {"gte:5"}})
-	if res, err := search.NewService(env.App).Search(q); err != nil || res.TotalItems != 1 {
-		t.Fatalf("search through the value index: %v %v", res, err)
+	env.Create("contacts", map[string]any{"workspace": ws2.Id, "last_name": "L", "custom": map[string]any{"level": "a"}})
+	q, _ := search.ParseQuery(url.Values{"workspace": {ws.Id}, "cf.level": {"gte:5"}, "sort": {"cf.level"}})
+	if res, err := search.NewService(env.App).Search(q); err != nil || res.TotalItems != 1 || res.Plan == "scan" {
+		t.Fatalf("search through the value index: %+v %v", res, err)
 	}
-	// one of two definitions of the name deleted: the index stays
+	// the definition deleted: its index goes, the other workspace's stays
 	if r := env.Do("DELETE", "/api/collections/custom_field_definitions/records/"+a, token, nil); r.Status != 204 {
 		t.Fatalf("delete: %d %s", r.Status, r.Body)
 	}
-	if !have()["level"] {
-		t.Fatal("index dropped while a definition of the name remains")
+	if have(ws.Id)["level"] || !have(ws2.Id)["level"] {
+		t.Fatalf("after delete: %v / %v", have(ws.Id), have(ws2.Id))
 	}
 	// a type change to multiselect: no index for it
 	if r := env.Do("PATCH", "/api/collections/custom_field_definitions/records/"+b, token,
 		map[string]any{"field_type": "multiselect", "options": []string{"a", "b"}}); r.Status != 200 {
 		t.Fatalf("patch: %d %s", r.Status, r.Body)
 	}
-	if have()["level"] {
+	if have(ws2.Id)["level"] {
 		t.Fatal("index kept for a field that is now multiselect")
 	}
 	if r := env.Do("DELETE", "/api/collections/custom_field_definitions/records/"+b, token, nil); r.Status != 204 {
 		t.Fatalf("delete: %d %s", r.Status, r.Body)
 	}
-	if h := have(); len(h) != 0 {
+	if h := have(ws2.Id); len(h) != 0 {
 		t.Fatalf("indexes left without definitions: %v", h)
+	}
+
+	// a user-wide definition: every workspace of its user, and a workspace
+	// created later too; deleting a workspace drops its indexes
+	def("", "rank", "number")
+	if !have(ws.Id)["rank"] || !have(ws2.Id)["rank"] {
+		t.Fatalf("user-wide field not indexed in the user's workspaces: %v %v", have(ws.Id), have(ws2.Id))
+	}
+	ws3 := env.Workspace("Idx3", owner, nil)
+	if !have(ws3.Id)["rank"] {
+		t.Fatal("a new workspace lacks its owner's user-wide field index")
+	}
+	other, _ := env.User("other-idx@example.com")
+	ws4 := env.Workspace("Other", other, nil)
+	if h := have(ws4.Id); len(h) != 0 {
+		t.Fatalf("another user's workspace got indexes: %v", h)
+	}
+	if r := env.Do("DELETE", "/api/collections/workspaces/records/"+ws3.Id, token, nil); r.Status != 204 {
+		t.Fatalf("delete workspace: %d %s", r.Status, r.Body)
+	}
+	if h := have(ws3.Id); len(h) != 0 {
+		t.Fatalf("indexes of a deleted workspace left: %v", h)
 	}
 }

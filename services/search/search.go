@@ -231,6 +231,10 @@ type cond struct {
 type sqlBuilder struct {
 	conds  []cond
 	params dbx.Params
+	// ws is the workspace id, and wsLit it as an SQL literal: the plan's
+	// queries state the workspace as a literal so that SQLite can use the
+	// workspace's partial value indexes (services/customfields)
+	ws, wsLit string
 	// valueIdx: custom field names with a value index (services/customfields)
 	valueIdx map[string]bool
 	// nonNull: custom fields a condition requires a value of, so a sort by
@@ -407,7 +411,7 @@ func (b *sqlBuilder) customCondition(f Filter, d fieldDef) error {
 	add := func(check, eav string) {
 		c := cond{check: check}
 		if indexed {
-			c.index = customfields.ValueIndexName(f.Field)
+			c.index = customfields.ValueIndexName(b.ws, f.Field)
 		} else if eav != "" {
 			c.idset = `SELECT v.contact FROM custom_fields v WHERE v.field_name = ` + n + ` AND ` + eav
 			c.probe = `SELECT count(*) FROM (` + c.idset + ` LIMIT {:cap})`
@@ -596,7 +600,7 @@ func (b *sqlBuilder) sortBy(sortKey string, defs func() (map[string]fieldDef, er
 	x := customfields.ValueExpr("c", name) + " COLLATE NOCASE"
 	sp := sortSpec{expr: customfields.ValueExpr("c", name)}
 	if b.valueIdx[name] && d.Type != "multiselect" {
-		sp.index = customfields.ValueIndexName(name)
+		sp.index = customfields.ValueIndexName(b.ws, name)
 	}
 	switch {
 	case desc || b.nonNull[name]:
