@@ -51,10 +51,21 @@ const (
 	WriteCacheKB = 16000
 )
 
-// pragmas are PocketBase's (core.DefaultDBConnect) with the cache size.
-func pragmas(cacheKB int) string {
+// pragmas are PocketBase's (core.DefaultDBConnect) with the cache size and,
+// for the writer, temp_store FILE.
+//
+// Why FILE for the writer: a multi-row statement on contacts keeps a
+// statement journal (a copy of every page it touches; see
+// services/imports/bulk.go). With temp_store MEMORY SQLite keeps it in 1 KB
+// chunks on its heap, which grew a 100k-row import's peak RSS by ~35 MB and
+// cost mmap/munmap churn in modernc's allocator; with FILE it stays in memory
+// up to 64 KB and then goes to an unlinked temporary file (the OS page cache;
+// short-lived, so it rarely reaches the disk). Importing 20,000 contacts into
+// a 100k-contact database: 8.8–9.6 s / 134 MB peak with MEMORY, 9.7 s / 97 MB
+// with FILE. The read pool keeps MEMORY (sorts for searches).
+func pragmas(cacheKB int, tempStore string) string {
 	return fmt.Sprintf("?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=journal_size_limit(200000000)"+
-		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-%d)&_defensive=1", cacheKB)
+		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_pragma=temp_store(%s)&_pragma=cache_size(-%d)&_defensive=1", tempStore, cacheKB)
 }
 
 // Apply sets the pool sizes and the connect function of cfg.
@@ -81,10 +92,10 @@ func Connect() core.DBConnectFunc {
 		n := opened[dbPath]
 		opened[dbPath] = n + 1
 		mu.Unlock()
-		cache := WriteCacheKB
+		cache, temp := WriteCacheKB, "FILE"
 		if n%2 == 0 {
-			cache = ReadCacheKB
+			cache, temp = ReadCacheKB, "MEMORY"
 		}
-		return dbx.Open("sqlite", dbPath+pragmas(cache))
+		return dbx.Open("sqlite", dbPath+pragmas(cache, temp))
 	}
 }

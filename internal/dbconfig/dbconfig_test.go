@@ -41,6 +41,13 @@ func TestPoolsGetTheirCaches(t *testing.T) {
 					-dbconfig.ReadCacheKB, -dbconfig.WriteCacheKB)
 			}
 		}
+		// the writer keeps statement journals in files, the readers in memory
+		var readTemp, writeTemp int
+		_ = app.ConcurrentDB().NewQuery("PRAGMA temp_store").Row(&readTemp)
+		_ = app.NonconcurrentDB().NewQuery("PRAGMA temp_store").Row(&writeTemp)
+		if readTemp != 2 || writeTemp != 1 {
+			t.Fatalf("round %d: temp_store read pool %d, writer %d; want 2 (MEMORY) and 1 (FILE)", round, readTemp, writeTemp)
+		}
 		if s := app.ConcurrentDB().(*dbx.DB).DB().Stats(); s.MaxOpenConnections != dbconfig.ReadConns {
 			t.Fatalf("read pool max open %d, want %d", s.MaxOpenConnections, dbconfig.ReadConns)
 		}

@@ -4,7 +4,9 @@ import (
 	"crypto/rand"
 	"fmt"
 	mrand "math/rand/v2"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/pocketbase/dbx"
 )
@@ -83,15 +85,6 @@ func (g *idGen) next() string {
 // most of the per-statement overhead.
 const paramsPerInsert = 100
 
-// paramsPerContactInsert is larger for the contacts table: its value indexes
-// (an expression index with a function) and triggers make SQLite keep a
-// statement journal for every multi-row statement, a copy of each page the
-// statement touches; at 10 rows a statement that copying took a fifth of an
-// import's time. 100 rows a statement copy each page a tenth as often, for
-// a binding cost of ~1 ms a statement (20k contacts into a 100k-contact
-// database, scratch profile: 12.8–13.6 s before, 10–11.4 s after).
-const paramsPerContactInsert = 1000
-
 // multiInsert buffers rows for one table and writes them with multi-row
 // INSERT statements: a prepared one for full chunks (reused for the whole
 // transaction), a one-off statement for the last, shorter chunk.
@@ -116,11 +109,7 @@ type multiInsert struct {
 // error, so nothing is half-applied either way. An upsert (tail) keeps the
 // default, as its UPDATE part may abort.
 func newMultiInsert(db dbx.Builder, table string, cols []string, tail string) *multiInsert {
-	params := paramsPerInsert
-	if table == "contacts" {
-		params = paramsPerContactInsert
-	}
-	per := max(1, params/len(cols))
+	per := max(1, paramsPerInsert/len(cols))
 	verb := "INSERT OR FAIL INTO "
 	if tail != "" {
 		verb = "INSERT INTO "
@@ -197,4 +186,116 @@ func (m *multiInsert) close() {
 	if m.full != nil {
 		_ = m.full.Close()
 	}
+}
+
+// jsonInsert writes all the rows it is given in one statement, from a JSON
+// array of rows bound as one parameter:
+//
+//	INSERT OR FAIL INTO t (a, b) SELECT value->>0, value->>1 FROM json_each({:rows})
+//
+// It is for tables whose multi-row inserts get a statement journal: SQLite
+// copies every page a statement touches first, so that the statement alone
+// can be undone, whenever the statement writes several rows and may abort,
+// which a trigger with an upsert or an index over a function (the contacts'
+// value indexes) makes possible. The copies cost per statement and page
+// (and under modernc each copy is a malloc in 1 KB chunks whose slabs are
+// mmapped and unmapped again per statement): at 10 contacts a statement they
+// were a quarter of an import's CPU. One statement per batch copies each page
+// once. Multi-row VALUES cannot go that far: the driver binds parameter i by
+// scanning the arguments from the start (O(params²)). Encoding rows as JSON
+// and json_each reading them back cost a few percent.
+type jsonInsert struct {
+	db   dbx.Builder
+	sql  string
+	cols int
+	buf  []byte
+	n    int
+}
+
+func newJSONInsert(db dbx.Builder, table string, cols []string) *jsonInsert {
+	var b strings.Builder
+	b.WriteString("INSERT OR FAIL INTO " + table + " (" + strings.Join(cols, ", ") + ") SELECT ")
+	for i := range cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("value->>" + strconv.Itoa(i))
+	}
+	// json_each yields the array in order: ids made in order stay clustered
+	b.WriteString(" FROM json_each({:rows})")
+	return &jsonInsert{db: db, sql: b.String(), cols: len(cols), buf: []byte{'['}}
+}
+
+// add buffers one row of strings.
+func (j *jsonInsert) add(vals ...string) error {
+	if len(vals) != j.cols {
+		return fmt.Errorf("jsonInsert: %d values for %d columns", len(vals), j.cols)
+	}
+	if j.n > 0 {
+		j.buf = append(j.buf, ',')
+	}
+	j.buf = append(j.buf, '[')
+	for i, v := range vals {
+		if i > 0 {
+			j.buf = append(j.buf, ',')
+		}
+		j.buf = appendJSONString(j.buf, v)
+	}
+	j.buf = append(j.buf, ']')
+	j.n++
+	return nil
+}
+
+// flush writes the buffered rows in one statement.
+func (j *jsonInsert) flush() error {
+	if j.n == 0 {
+		return nil
+	}
+	_, err := j.db.NewQuery(j.sql).Bind(dbx.Params{"rows": string(append(j.buf, ']'))}).Execute()
+	j.buf, j.n = append(j.buf[:0], '['), 0
+	return err
+}
+
+// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
+// U+FFFD, as in encoding/json (csvio hands over valid UTF-8 already).
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, "\\ufffd"...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }

@@ -145,3 +145,57 @@ func TestMultiInsertFailureRollsBackTheBatch(t *testing.T) {
 		t.Fatalf("%d rows left after the failed batch, want 0", n)
 	}
 }
+
+// Values come back from the JSON rows exactly as they went in, in order.
+func TestJSONInsertKeepsValuesExactly(t *testing.T) {
+	db := testDB(t)
+	vals := []string{"", "plain", `quote " and \ backslash`, "new\nline\r\ttab", "ctl \x01\x1f\x7f", "ünïcödé 😀 中文",
+		`{"json": [1, 2]}`, "=1+2", "  spaces  ", "null", "1e5", "true", "a\xffb"}
+	err := db.Transactional(func(tx *dbx.Tx) error {
+		j := newJSONInsert(tx, "t", []string{"id", "k", "v"})
+		for i, v := range vals {
+			if err := j.add("id"+strconv.Itoa(i), "k"+strconv.Itoa(i), v); err != nil {
+				return err
+			}
+		}
+		return j.flush()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []struct {
+		ID  string `db:"id"`
+		V   string `db:"v"`
+		Typ string `db:"typ"`
+	}
+	if err := db.NewQuery("SELECT id, v, typeof(v) AS typ FROM t ORDER BY rowid").All(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(vals) {
+		t.Fatalf("%d rows, want %d", len(rows), len(vals))
+	}
+	for i, r := range rows {
+		want := vals[i]
+		if i == len(vals)-1 {
+			want = "a\ufffdb" // invalid UTF-8 replaced, as encoding/json does
+		}
+		if r.ID != "id"+strconv.Itoa(i) || r.V != want || r.Typ != "text" {
+			t.Errorf("row %d: got %s %q (%s), want %q as text", i, r.ID, r.V, r.Typ, want)
+		}
+	}
+	// a failing row fails the statement; the caller's transaction undoes it
+	err = db.Transactional(func(tx *dbx.Tx) error {
+		j := newJSONInsert(tx, "t", []string{"id", "k", "v"})
+		_ = j.add("new1", "knew1", "")
+		_ = j.add("new2", "k3", "") // k is unique
+		return j.flush()
+	})
+	if err == nil || !strings.Contains(err.Error(), "UNIQUE") {
+		t.Fatalf("err = %v, want the unique violation", err)
+	}
+	var n int
+	_ = db.NewQuery("SELECT count(*) FROM t WHERE id LIKE 'new%'").Row(&n)
+	if n != 0 {
+		t.Fatalf("%d rows of the failed statement left", n)
+	}
+}
