@@ -19,6 +19,9 @@ func TestCopyReaderMatchesCell(t *testing.T) {
 		`{"a":"x","b":-5,"c":0.1,"d":-0,"e":1.5e3,"f":"tab\there"}`,
 		`{"a":01}`, `{"a":"x"} trailing`, `{"a":"x",}`, `{"a":tru}`, `{"b":2.50,"a":"no \u escapes"}`,
 		"{\"a\":\"raw\tcontrol\"}",
+		// multiselect lists: compact and plain on the fast path, the rest decoded
+		`{"b":["email","sms"],"a":"x"}`, `{"b":[]}`, `{"b":["a","<"]}`, `{"b":[ "a"]}`, `{"b":["a",1]}`,
+		`{"b":["a\u2028"]}`, "{\"b\":[\"raw \u2028 sep\"]}", `{"b":["x"],"a":"y"}`, `{"b":["a","b"`, `{"b":["é","ü"]}`,
 	}
 	want := map[string]int{"a": 0, "b": 1, "c": 2, "d": 3, "e": 4, "f": 5}
 	out := make([]string, 7)

@@ -286,6 +286,15 @@ func (c *copyReader) fast(s string) bool {
 				}
 				v = strconv.FormatFloat(f, 'f', -1, 64)
 			}
+		case b == '[':
+			// a multiselect list: cell() writes it as json.Marshal does,
+			// which is its stored text when that is compact and its strings
+			// hold nothing Marshal escapes
+			j := plainList(s, i)
+			if j < 0 {
+				return false
+			}
+			v, i = s[i:j], j
 		case strings.HasPrefix(s[i:], "true"):
 			v, i = "true", i+4
 		case strings.HasPrefix(s[i:], "false"):
@@ -312,6 +321,48 @@ func (c *copyReader) fast(s string) bool {
 		}
 		i++
 		ws()
+	}
+}
+
+// plainList returns the end of the compact JSON list of strings that starts
+// at s[i] ('['), or -1 when the list is not one json.Marshal would write the
+// same: whitespace, a non-string element, or a string with a character
+// Marshal escapes (quote, backslash, control characters, <, >, &, U+2028,
+// U+2029).
+func plainList(s string, i int) int {
+	i++ // '['
+	if i < len(s) && s[i] == ']' {
+		return i + 1
+	}
+	for {
+		if i >= len(s) || s[i] != '"' {
+			return -1
+		}
+		i++
+		for i < len(s) && s[i] != '"' {
+			switch c := s[i]; {
+			case c < 0x20, c == '\\', c == '<', c == '>', c == '&':
+				return -1
+			case c == 0xE2 && i+2 < len(s) && s[i+1] == 0x80 && (s[i+2] == 0xA8 || s[i+2] == 0xA9):
+				return -1
+			}
+			i++
+		}
+		if i >= len(s) {
+			return -1
+		}
+		i++ // closing quote
+		if i >= len(s) {
+			return -1
+		}
+		switch s[i] {
+		case ']':
+			return i + 1
+		case ',':
+			i++
+		default:
+			return -1
+		}
 	}
 }
 
