@@ -58,6 +58,33 @@ func (g *idGen) newPrefix() {
 	g.n = 0
 }
 
+// forRow makes the id of the contact created from CSV row row: the counter
+// is the row number (rows only grow, so the ids still sort in the order they
+// were made), which rowOf reads back.
+func (g *idGen) forRow(row int) string {
+	if row < 0 || row >= idCounterMax || g.n > row {
+		return g.next() // no room for the row number: an id without it
+	}
+	g.n = row
+	return g.next()
+}
+
+// rowOf is the row number in an id forRow made, and whether id is one.
+func (g *idGen) rowOf(id string) (int, bool) {
+	if len(id) != 15 || id[:idPrefixLen] != string(g.prefix[:]) {
+		return 0, false
+	}
+	n := 0
+	for _, c := range id[idPrefixLen : idPrefixLen+idCounterLen] {
+		d := strings.IndexRune(idAlphabet, c)
+		if d < 0 {
+			return 0, false
+		}
+		n = n*36 + d
+	}
+	return n, true
+}
+
 func (g *idGen) next() string {
 	if g.n == idCounterMax {
 		g.newPrefix() // 60M ids from one prefix; a new one starts another run

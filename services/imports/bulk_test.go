@@ -199,3 +199,25 @@ func TestJSONInsertKeepsValuesExactly(t *testing.T) {
 		t.Fatalf("%d rows of the failed statement left", n)
 	}
 }
+
+func TestIDGenRowNumbers(t *testing.T) {
+	g := newIDGen()
+	var ids []string
+	for _, row := range []int{2, 3, 7, 1000, 59_999_999} {
+		id := g.forRow(row)
+		if got, ok := g.rowOf(id); !ok || got != row {
+			t.Fatalf("row %d: id %s reads back as %d %v", row, id, got, ok)
+		}
+		ids = append(ids, id)
+	}
+	if !slices.IsSorted(ids) {
+		t.Fatalf("ids of growing rows do not sort: %v", ids)
+	}
+	if _, ok := newIDGen().rowOf(ids[0]); ok {
+		t.Fatal("another job's generator read a row number from this job's id")
+	}
+	// a row number that does not fit: an id all the same, without one
+	if id := g.forRow(idCounterMax); len(id) != 15 {
+		t.Fatalf("id %q", id)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"os"
 	"slices"
@@ -84,6 +83,7 @@ type existing struct {
 	Phone   string `db:"primary_phone"`
 	Company string `db:"company"`
 	Custom  string `db:"custom"`
+	Updated string `db:"updated"`
 }
 
 func (e *existing) base() [5]string { return [5]string{e.First, e.Last, e.Email, e.Phone, e.Company} }
@@ -117,8 +117,16 @@ type engine struct {
 	defList  string
 	fileName string
 	counts   Counts
-	seed     maphash.Seed
-	seen     map[uint64]int32
+	// seen: email/phone keys → row, of the rows of the batch (or of the
+	// whole file in a dry run, where earlier rows are not in the database)
+	seen map[string]int32
+	// batchTimes: the timestamps this job's batches wrote (created/updated):
+	// a row matching a contact with one of them duplicates an earlier row of
+	// the file. Memory: one per batch, not per row.
+	batchTimes map[string]bool
+	// contactIDs makes the ids of created contacts, with the row number in
+	// them (idGen.forRow), so a later duplicate names that row
+	contactIDs *idGen
 	report   *csvio.Writer
 	reportF  *os.File
 	reportB  *bufio.Writer
@@ -137,7 +145,7 @@ var errCrash = errors.New("simulated crash")
 // Run executes job on src. It returns the final counts; the job record
 // holds them too, with the status, and so does one audit entry.
 func (s *Service) Run(job *core.Record, src io.Reader, actor audit.Actor, progress func(Counts)) (Counts, error) {
-	e := &engine{s: s, job: job, ws: job.GetString("workspace"), seed: maphash.MakeSeed(), seen: map[uint64]int32{},
+	e := &engine{s: s, job: job, ws: job.GetString("workspace"), seen: map[string]int32{}, batchTimes: map[string]bool{}, contactIDs: newIDGen(),
 		ids: newIDGen(), progress: progress, fileName: job.GetString("file_name")}
 	_ = job.UnmarshalJSONField("options", &e.opts)
 	job.Set("status", StatusRunning)
@@ -443,14 +451,6 @@ func (e *engine) prepare(row int, rec []string) prepared {
 	return p
 }
 
-func (e *engine) key(prefix byte, v string) uint64 {
-	var h maphash.Hash
-	h.SetSeed(e.seed)
-	h.WriteByte(prefix)
-	h.WriteString(v)
-	return h.Sum64()
-}
-
 func (e *engine) reportRow(errs ...RowError) error {
 	for _, re := range errs {
 		e.nErrors++
@@ -505,14 +505,14 @@ func (e *engine) write(batch []prepared) error {
 			}
 			continue
 		}
-		dup := int32(0)
-		var keys []uint64
+		var keys []string
 		if v := p.base[iEmail]; v != "" {
-			keys = append(keys, e.key('e', v))
+			keys = append(keys, "e"+v)
 		}
 		if v := p.base[iPhone]; v != "" {
-			keys = append(keys, e.key('p', v))
+			keys = append(keys, "p"+v)
 		}
+		dup := int32(0)
 		for _, k := range keys {
 			if r, ok := e.seen[k]; ok {
 				dup = r
@@ -531,12 +531,19 @@ func (e *engine) write(batch []prepared) error {
 		live = append(live, p)
 	}
 
-	// 2. existing contacts with the batch's emails and phones
+	if !e.opts.DryRun {
+		// earlier batches are in the database now: lookup finds them
+		clear(e.seen)
+	}
+
+	// 2. existing contacts with the batch's emails and phones (those of
+	// earlier batches of this job included)
 	byEmail, byPhone, err := e.lookup(live)
 	if err != nil {
 		return err
 	}
 	now := types.NowDateTime().String()
+	e.batchTimes[now] = true
 	var acts []*action
 	var matchedIDs []string
 	for _, p := range live {
@@ -544,6 +551,19 @@ func (e *engine) write(batch []prepared) error {
 		if errRow != nil {
 			e.counts.Failed++
 			if err := e.reportRow(*errRow); err != nil {
+				return err
+			}
+			continue
+		}
+		if m != nil && e.batchTimes[m.Updated] {
+			// written by an earlier batch of this job: a duplicate within
+			// the file, as the seen keys report within a batch
+			msg := "the same email or phone as an earlier row, which was imported instead (contact " + m.ID + ")"
+			if row, ok := e.contactIDs.rowOf(m.ID); ok {
+				msg = fmt.Sprintf("the same email or phone as row %d, which was imported instead", row)
+			}
+			e.counts.Skipped++
+			if err := e.reportRow(RowError{p.row, "", RowDupInFile, msg}); err != nil {
 				return err
 			}
 			continue
@@ -697,7 +717,7 @@ func (e *engine) lookup(live []*prepared) (map[string]*existing, map[string]*exi
 // lookupQuery selects the contacts of workspace ws whose col (primary_email
 // or primary_phone) is one of vals.
 func lookupQuery(db dbx.Builder, ws, col string, vals []any) *dbx.SelectQuery {
-	return db.Select("id", "first_name", "last_name", "primary_email", "primary_phone", "company", "custom").
+	return db.Select("id", "first_name", "last_name", "primary_email", "primary_phone", "company", "custom", "updated").
 		From("contacts").Where(dbx.HashExp{"workspace": ws}).AndWhere(dbx.In(col, vals...)).
 		// the unique (workspace, email|phone) indexes are partial (WHERE col
 		// != ''): SQLite only uses them when the query repeats the
@@ -724,7 +744,7 @@ func (e *engine) match(p *prepared, byEmail, byPhone map[string]*existing) (*exi
 }
 
 func (e *engine) newContact(p *prepared) (*action, *RowError) {
-	a := &action{p: p, create: true, id: e.ids.next(), base: p.base, custom: map[string]any{}}
+	a := &action{p: p, create: true, id: e.contactIDs.forRow(p.row), base: p.base, custom: map[string]any{}}
 	have := map[string]bool{}
 	for _, cv := range p.custom {
 		have[cv.name] = true

@@ -187,15 +187,39 @@ func TestRaggedRowsAndErrorReport(t *testing.T) {
 	}
 }
 
+// Duplicates within the file are found within a batch (the batch's keys)
+// and across batches (the contacts earlier batches of the job wrote), with
+// the row that was imported instead, also in a dry run (nothing written)
+// and in upsert mode (the later row does not overwrite the earlier one).
 func TestDuplicatesWithinFile(t *testing.T) {
-	f := newFixture(t)
-	job, c := f.run("duplicates.csv", imports.Options{})
-	if c.Created != 2 || c.Skipped != 3 {
-		t.Fatalf("counts %+v report %v", c, f.report(job))
-	}
-	for _, r := range f.report(job) {
-		if r[2] != imports.RowDupInFile {
-			t.Errorf("report row %q", r)
+	for _, tc := range []struct {
+		batch int
+		opts  imports.Options
+	}{{1000, imports.Options{}}, {1, imports.Options{}}, {2, imports.Options{}}, {1, imports.Options{DryRun: true}},
+		{1, imports.Options{Mode: imports.ModeUpsert}}, {1, imports.Options{Mode: imports.ModeSkipExisting}}} {
+		f := newFixture(t)
+		f.svc.BatchSize = tc.batch
+		job, c := f.run("duplicates.csv", tc.opts)
+		if c.Created != 2 || c.Skipped != 3 {
+			t.Fatalf("batch %d %+v: counts %+v report %v", tc.batch, tc.opts, c, f.report(job))
+		}
+		got := map[string]string{}
+		for _, r := range f.report(job) {
+			if r[2] != imports.RowDupInFile {
+				t.Errorf("batch %d %+v: report row %q", tc.batch, tc.opts, r)
+			}
+			got[r[0]] = r[3]
+		}
+		// rows 3 and 6 repeat row 2's email, row 5 row 4's phone
+		for row, first := range map[string]string{"3": "row 2,", "6": "row 2,", "5": "row 4,"} {
+			if !strings.Contains(got[row], first) {
+				t.Errorf("batch %d %+v: row %s: %q, want it to name %s", tc.batch, tc.opts, row, got[row], first)
+			}
+		}
+		if !tc.opts.DryRun {
+			if got := f.contact("dup@example.com"); !strings.HasPrefix(got, "One|") {
+				t.Errorf("batch %d %+v: the first row's contact became %q", tc.batch, tc.opts, got)
+			}
 		}
 	}
 }
