@@ -44,7 +44,7 @@ func Register(app core.App, cfg Config) *Wiring {
 	registerCampaignHooks(app)
 	registerSearch(app, w)
 	registerContactsCore(app, w, now)
-	registerImports(app, w, cfg.ImportRunner, now)
+	w.Imports = registerImports(app, w, cfg.ImportRunner, now)
 	registerMerge(app, w, now)
 	registerMembers(app, w)
 

@@ -38,6 +38,14 @@ type importsHandler struct {
 
 func registerImportRoutes(app core.App, w *Wiring, svc *imports.Service) {
 	h := &importsHandler{svc: svc}
+	// a job's files go with its record, also when a deleted workspace takes
+	// its jobs along (cascade deletes run these hooks too)
+	app.OnRecordAfterDeleteSuccess("import_jobs").BindFunc(func(e *core.RecordEvent) error {
+		if err := svc.RemoveFiles(e.Record.Id); err != nil {
+			app.Logger().Error("imports: removing a deleted job's files", "job", e.Record.Id, "error", err)
+		}
+		return e.Next()
+	})
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
 		// jobs a previous process left running are marked failed with their
 		// committed counts before anything else can start one

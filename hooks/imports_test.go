@@ -3,11 +3,15 @@ package hooks_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
+	"os"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pi-crm/pi-crm/hooks"
 	"github.com/pi-crm/pi-crm/internal/testutil"
@@ -151,5 +155,69 @@ func TestImportPermissions(t *testing.T) {
 	runner.Wait()
 	if res := env.DoWithHeaders("GET", "/api/crm/workspaces/"+ws.Id+"/export", "", key("templates:read"), nil); res.Status != 403 {
 		t.Errorf("templates key export: %d", res.Status)
+	}
+}
+
+// A member watching import_jobs over realtime sees the job's progress (rows
+// read growing) and its end; the job's files go when its record goes, here
+// with the workspace.
+func TestImportProgressRealtimeAndFiles(t *testing.T) {
+	runner := imports.NewRunner(1)
+	env := testutil.NewWithConfig(t, hooks.Config{ImportRunner: runner})
+	owner, token := env.User("owner@example.com")
+	ws := env.Workspace("Progress", owner, nil)
+	svc := env.Imports()
+	svc.BatchSize = 50
+	svc.ProgressEvery = 0 // every batch saves its counts
+	events := testutil.SubscribeEvents(t, env, token, nil, "import_jobs")
+
+	var csv strings.Builder
+	csv.WriteString("first_name,primary_email\n")
+	for i := 0; i < 500; i++ {
+		fmt.Fprintf(&csv, "P%d,p%d@example.com\n", i, i)
+	}
+	csv.WriteString("Bad,not-an-email\n")
+	status, job := upload(t, env, ws.Id, token, nil, csv.String(), "")
+	if status != http.StatusAccepted {
+		t.Fatalf("%d %v", status, job)
+	}
+	id, _ := job["id"].(string)
+	var reads []float64
+	final := ""
+	deadline := time.After(10 * time.Second)
+	for final == "" {
+		select {
+		case ev := <-events:
+			if ev.Record["id"] != id {
+				continue
+			}
+			counts, _ := ev.Record["counts"].(map[string]any)
+			if r, ok := counts["read"].(float64); ok {
+				reads = append(reads, r)
+			}
+			if s, _ := ev.Record["status"].(string); s == imports.StatusCompleted || s == imports.StatusFailed {
+				final = s
+			}
+		case <-deadline:
+			t.Fatalf("no final status over realtime; reads seen %v", reads)
+		}
+	}
+	runner.Wait()
+	if final != imports.StatusCompleted {
+		t.Fatalf("final status %s", final)
+	}
+	if len(reads) < 5 || !slices.IsSorted(reads) || reads[len(reads)-1] != 501 {
+		t.Fatalf("progress over realtime: %v (want several growing counts ending at 501)", reads)
+	}
+
+	dir := svc.Dir(id)
+	if _, err := os.Stat(svc.ErrorReportPath(id)); err != nil {
+		t.Fatalf("error report: %v", err)
+	}
+	if r := env.Do("DELETE", "/api/collections/workspaces/records/"+ws.Id, token, nil); r.Status != 204 {
+		t.Fatalf("delete workspace: %d %s", r.Status, r.Body)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("job files left after the job: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"github.com/pi-crm/pi-crm/services/imports"
 	"sort"
 	"sync"
 
@@ -14,6 +15,9 @@ import (
 type Wiring struct {
 	mu     sync.Mutex
 	routes map[string]bool
+	// Imports is the import service the routes use (tests tune its batch
+	// size and progress interval).
+	Imports *imports.Service
 }
 
 // Routes lists the custom routes as "METHOD /path", sorted.

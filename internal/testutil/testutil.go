@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"github.com/pi-crm/pi-crm/services/imports"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -31,6 +32,9 @@ type Env struct {
 
 // Routes lists the custom routes the app registered ("METHOD /path").
 func (e *Env) Routes() []string { return e.wiring.Routes() }
+
+// Imports is the import service behind the app's routes.
+func (e *Env) Imports() *imports.Service { return e.wiring.Imports }
 
 // New starts an instance on an empty data dir; it is closed with the test.
 func New(t testing.TB) *Env {
@@ -216,12 +220,33 @@ func RealtimeClientID(t testing.TB, e *Env) string {
 // credentials and returns a channel of the record ids of the events received.
 func Subscribe(t testing.TB, e *Env, token string, headers map[string]string, topic string) <-chan string {
 	t.Helper()
+	events := SubscribeEvents(t, e, token, headers, topic)
+	out := make(chan string, 100)
+	go func() { // never closed, as CollectUntil expects
+		for ev := range events {
+			if id, _ := ev.Record["id"].(string); id != "" {
+				out <- id
+			}
+		}
+	}()
+	return out
+}
+
+// Event is one realtime message: the action and the record as sent.
+type Event struct {
+	Action string         `json:"action"`
+	Record map[string]any `json:"record"`
+}
+
+// SubscribeEvents is Subscribe with the whole messages.
+func SubscribeEvents(t testing.TB, e *Env, token string, headers map[string]string, topic string) <-chan Event {
+	t.Helper()
 	clientID, r := connectRealtime(t, e)
 	res := e.DoWithHeaders("POST", "/api/realtime", token, headers, map[string]any{"clientId": clientID, "subscriptions": []string{topic}})
 	if res.Status != http.StatusNoContent {
 		t.Fatalf("subscribe: %d %s", res.Status, res.Body)
 	}
-	out := make(chan string, 100)
+	out := make(chan Event, 1000)
 	go func() {
 		for {
 			line, err := r.ReadString('\n')
@@ -231,11 +256,9 @@ func Subscribe(t testing.TB, e *Env, token string, headers map[string]string, to
 			if !strings.HasPrefix(line, "data:") {
 				continue
 			}
-			var d struct {
-				Record struct{ Id string } `json:"record"`
-			}
-			if json.Unmarshal([]byte(strings.TrimSpace(strings.TrimPrefix(line, "data:"))), &d) == nil && d.Record.Id != "" {
-				out <- d.Record.Id
+			var ev Event
+			if json.Unmarshal([]byte(strings.TrimSpace(strings.TrimPrefix(line, "data:"))), &ev) == nil && ev.Record != nil {
+				out <- ev
 			}
 		}
 	}()

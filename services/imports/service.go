@@ -338,6 +338,18 @@ func (s *Service) fail(job *core.Record, err error) {
 	if serr := s.saveRetrying(job); serr != nil {
 		s.app.Logger().Error("import: cannot mark job failed", "job", job.Id, "error", serr)
 	}
+	// a failed job is not resumed: its copy of the upload (contact data)
+	// goes; the error report and undo journal stay for what was committed
+	_ = os.Remove(s.uploadPath(job.Id))
+}
+
+// RemoveFiles deletes the files of job id (upload, error report, undo
+// journal): for a job record that is gone.
+func (s *Service) RemoveFiles(id string) error {
+	if id == "" || strings.ContainsAny(id, `/\.`) {
+		return fmt.Errorf("invalid job id %q", id)
+	}
+	return os.RemoveAll(s.Dir(id))
 }
 
 // saveRetrying saves a job record (audit-skipped), retrying for a while
