@@ -127,6 +127,8 @@ type engine struct {
 	// contactIDs makes the ids of created contacts, with the row number in
 	// them (idGen.forRow), so a later duplicate names that row
 	contactIDs *idGen
+	// tx is the batch's transaction while write runs one (nil in a dry run)
+	tx       core.App
 	report   *csvio.Writer
 	reportF  *os.File
 	reportB  *bufio.Writer
@@ -531,16 +533,61 @@ func (e *engine) write(batch []prepared) error {
 		live = append(live, p)
 	}
 
-	if !e.opts.DryRun {
-		// earlier batches are in the database now: lookup finds them
-		clear(e.seen)
+	if e.opts.DryRun {
+		next, err := e.decide(live)
+		if err != nil {
+			return err
+		}
+		e.counts = next
+		return e.maybeProgress(false)
 	}
+	// earlier batches are in the database now: lookup finds them
+	clear(e.seen)
+	// The lookups, the decisions and the writes in one transaction: no
+	// other write (a contact created meanwhile with one of the batch's
+	// emails) can fall between what the batch read and what it writes,
+	// which would fail the whole batch on the unique index. Other writers
+	// wait for the batch (busy timeout), as for any transaction.
+	var next Counts
+	err := e.s.app.RunInTransaction(func(tx core.App) error {
+		e.tx = tx
+		defer func() { e.tx = nil }()
+		var err error
+		next, err = e.decide(live)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	e.counts = next
+	return e.maybeProgress(false)
+}
 
+// wroteEarlier tells whether contact m was created or updated by an earlier
+// batch of this job: its updated time is one of the job's batch times and
+// its id is one the job made, or (in the modes that update) it was updated
+// then. Another writer's contact matches a batch time only if it was saved
+// in the same millisecond, before the batch's transaction began; it would
+// then be reported as a duplicate, never silently changed.
+func (e *engine) wroteEarlier(m *existing) bool {
+	if !e.batchTimes[m.Updated] {
+		return false
+	}
+	if _, ours := e.contactIDs.rowOf(m.ID); ours {
+		return true
+	}
+	return e.opts.Mode == ModeUpdate || e.opts.Mode == ModeUpsert
+}
+
+// decide matches the batch's live rows against the workspace (2), decides
+// what each does, writes the undo journal and, unless a dry run, the batch
+// (commit). It returns the counts after the batch.
+func (e *engine) decide(live []*prepared) (Counts, error) {
 	// 2. existing contacts with the batch's emails and phones (those of
 	// earlier batches of this job included)
 	byEmail, byPhone, err := e.lookup(live)
 	if err != nil {
-		return err
+		return Counts{}, err
 	}
 	now := types.NowDateTime().String()
 	e.batchTimes[now] = true
@@ -551,11 +598,11 @@ func (e *engine) write(batch []prepared) error {
 		if errRow != nil {
 			e.counts.Failed++
 			if err := e.reportRow(*errRow); err != nil {
-				return err
+				return Counts{}, err
 			}
 			continue
 		}
-		if m != nil && e.batchTimes[m.Updated] {
+		if m != nil && e.wroteEarlier(m) {
 			// written by an earlier batch of this job: a duplicate within
 			// the file, as the seen keys report within a batch
 			msg := "the same email or phone as an earlier row, which was imported instead (contact " + m.ID + ")"
@@ -564,7 +611,7 @@ func (e *engine) write(batch []prepared) error {
 			}
 			e.counts.Skipped++
 			if err := e.reportRow(RowError{p.row, "", RowDupInFile, msg}); err != nil {
-				return err
+				return Counts{}, err
 			}
 			continue
 		}
@@ -572,7 +619,7 @@ func (e *engine) write(batch []prepared) error {
 		case m == nil && e.opts.Mode == ModeUpdate:
 			e.counts.Skipped++
 			if err := e.reportRow(RowError{p.row, "", RowNoMatch, "no contact has this email or phone (mode update only changes existing contacts)"}); err != nil {
-				return err
+				return Counts{}, err
 			}
 		case m != nil && e.opts.Mode == ModeCreate:
 			e.counts.Failed++
@@ -582,7 +629,7 @@ func (e *engine) write(batch []prepared) error {
 			}
 			if err := e.reportRow(RowError{p.row, field, RowDuplicate, "a contact with this " + strings.ReplaceAll(strings.TrimPrefix(field, "primary_"), "_", " ") +
 				" already exists (" + m.ID + "): use mode upsert or skip_existing"}); err != nil {
-				return err
+				return Counts{}, err
 			}
 		case m != nil && e.opts.Mode == ModeSkipExisting:
 			e.counts.Skipped++
@@ -594,7 +641,7 @@ func (e *engine) write(batch []prepared) error {
 			if errRow != nil {
 				e.counts.Failed++
 				if err := e.reportRow(*errRow); err != nil {
-					return err
+					return Counts{}, err
 				}
 				continue
 			}
@@ -602,7 +649,7 @@ func (e *engine) write(batch []prepared) error {
 		}
 	}
 	if err := e.planUpdates(acts, matchedIDs, byEmail, byPhone); err != nil {
-		return err
+		return Counts{}, err
 	}
 	var creates, updates int
 	entry := journalEntry{}
@@ -630,10 +677,10 @@ func (e *engine) write(batch []prepared) error {
 		// may name rows that never were (undo skips them), never miss one
 		b, _ := json.Marshal(entry)
 		if _, err := e.journal.Write(append(b, '\n')); err != nil {
-			return err
+			return Counts{}, err
 		}
 		if err := e.journal.Sync(); err != nil {
-			return err
+			return Counts{}, err
 		}
 	}
 	next := e.counts
@@ -643,11 +690,10 @@ func (e *engine) write(batch []prepared) error {
 	next.Committed = next.Read
 	if !e.opts.DryRun {
 		if err := e.commit(acts, next, now); err != nil {
-			return err
+			return Counts{}, err
 		}
 	}
-	e.counts = next
-	return e.maybeProgress(false)
+	return next, nil
 }
 
 func (e *engine) maybeProgress(force bool) error {
@@ -679,7 +725,12 @@ func chunks(vals []any, n int) [][]any {
 // and the read pool's connections, taken in turn by database/sql, would each
 // fill a cache of their own with the same pages (peak RSS of a 100k-row
 // import: 128 MB through the read pool).
-func (e *engine) lookupDB() dbx.Builder { return e.s.app.NonconcurrentDB() }
+func (e *engine) lookupDB() dbx.Builder {
+	if e.tx != nil {
+		return e.tx.DB()
+	}
+	return e.s.app.NonconcurrentDB()
+}
 
 func (e *engine) lookup(live []*prepared) (map[string]*existing, map[string]*existing, error) {
 	var emails, phones []any
@@ -884,7 +935,11 @@ func (e *engine) commit(acts []*action, next Counts, now string) error {
 	if len(acts) > 0 {
 		first, last = acts[0].p.row, acts[len(acts)-1].p.row
 	}
-	err := e.s.app.RunInTransaction(func(tx core.App) error {
+	run := e.s.app.RunInTransaction
+	if e.tx != nil {
+		run = func(fn func(core.App) error) error { return fn(e.tx) }
+	}
+	err := run(func(tx core.App) error {
 		db := tx.DB()
 		insContact := newJSONInsert(db, "contacts", []string{"id", "workspace", "first_name", "last_name", "primary_email",
 			"primary_phone", "company", "custom", "created", "updated"})

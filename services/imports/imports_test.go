@@ -449,3 +449,46 @@ func TestExportFilters(t *testing.T) {
 		t.Error("unknown column accepted")
 	}
 }
+
+// Contacts created while an import runs, with emails of rows the import has
+// not reached yet, never fail a batch: each batch reads and writes in one
+// transaction, so such a row is reported as a duplicate and the rest of its
+// batch is written.
+func TestConcurrentWritesDuringImport(t *testing.T) {
+	f := newFixture(t)
+	f.svc.BatchSize = 50
+	var csv strings.Builder
+	csv.WriteString("first_name,primary_email\n")
+	const rows = 2000
+	for i := 0; i < rows; i++ {
+		fmt.Fprintf(&csv, "R%d,r%d@example.com\n", i, i)
+	}
+	done := make(chan struct{})
+	created := 0
+	go func() {
+		defer close(done)
+		col, _ := f.env.App.FindCollectionByNameOrId("contacts")
+		for i := rows - 1; i >= rows/2; i -= 7 { // from the end, ahead of the import
+			c := core.NewRecord(col)
+			c.Set("workspace", f.ws.Id)
+			c.Set("first_name", "Racer")
+			c.Set("primary_email", fmt.Sprintf("r%d@example.com", i))
+			if err := f.env.App.Save(c); err == nil {
+				created++
+			}
+		}
+	}()
+	job, c := f.run(csv.String(), imports.Options{})
+	<-done
+	if job.GetString("status") != imports.StatusCompleted {
+		t.Fatalf("job %s: %s", job.GetString("status"), job.GetString("error"))
+	}
+	if c.Read != rows || c.Created+c.Failed != rows {
+		t.Fatalf("counts %+v (racer created %d)", c, created)
+	}
+	var n int
+	_ = f.env.App.DB().NewQuery("SELECT count(*) FROM contacts WHERE workspace = {:ws}").Bind(map[string]any{"ws": f.ws.Id}).Row(&n)
+	if n != c.Created+created {
+		t.Fatalf("%d contacts, want %d imported + %d created meanwhile", n, c.Created, created)
+	}
+}
