@@ -187,6 +187,16 @@ func TestDuplicateKeysFollowImportAndUndo(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectGroups(t, env, ws.Id, token, group("same_name_company", existing.Id, imported.Id))
+	// the import wrote keys and counts itself (search.BulkInsert): in sync,
+	// and its trigger switch is off again
+	if err := search.CheckContactCounts(env.App); err != nil {
+		t.Fatal(err)
+	}
+	var switches int
+	_ = env.App.DB().NewQuery(`SELECT count(*) FROM crm_bulk_insert`).Row(&switches)
+	if switches != 0 {
+		t.Fatalf("%d bulk-insert switches left on", switches)
+	}
 	if res := env.Do("POST", "/api/crm/import-jobs/"+id+"/undo", token, nil); res.Status != 200 {
 		t.Fatalf("undo %d %s", res.Status, res.Body)
 	}

@@ -104,8 +104,11 @@ func TestNeutralizeRoundTrip(t *testing.T) {
 }
 
 func TestAutoTargetPresets(t *testing.T) {
-	custom := []CustomField{{Name: "tier", Label: "Customer tier"}}
+	custom := []CustomField{{Name: "tier", Label: "Customer tier"}, {Name: "mobile", Label: "Mobile"}, {Name: "phone_note", Label: "primary phone"}}
 	for h, want := range map[string]Target{
+		// the workspace's own field wins over an alias, never over a base
+		// field's own name
+		"Mobile": {Kind: KindCustom, Field: "mobile"}, "Primary Phone": {Kind: KindBase, Field: "primary_phone"},
 		"Given Name": {Kind: KindBase, Field: "first_name"}, "Family Name": {Kind: KindBase, Field: "last_name"},
 		"E-mail 1 - Value": {Kind: KindBase, Field: "primary_email"}, "Phone 1 - Value": {Kind: KindBase, Field: "primary_phone"},
 		"Organization 1 - Name": {Kind: KindBase, Field: "company"}, "E-mail Address": {Kind: KindBase, Field: "primary_email"},
@@ -116,6 +119,9 @@ func TestAutoTargetPresets(t *testing.T) {
 		if got := AutoTarget(h, custom); !reflect.DeepEqual(got, want) {
 			t.Errorf("%q → %+v, want %+v", h, got, want)
 		}
+	}
+	if got := AutoTarget("Mobile", nil); !reflect.DeepEqual(got, Target{Kind: KindBase, Field: "primary_phone"}) {
+		t.Errorf("Mobile without a custom field → %+v, want the primary phone", got)
 	}
 	if got, _ := ParseTargetString("new:date:Birth Day", "DOB"); got.Field != "birth_day" || got.Type != "date" || got.Label != "Birth Day" {
 		t.Errorf("new target %+v", got)

@@ -66,20 +66,29 @@ func Key(h string) string {
 // CustomField is what mapping needs to know of an existing custom field.
 type CustomField struct{ Name, Label string }
 
-// AutoTarget maps a header by name: a base field (aliases and presets), an
-// existing custom field (by field name or label), or ignore.
+// AutoTarget maps a header by name: a base field by its own name, else an
+// existing custom field (by field name or label), else a base field by alias
+// or preset, else ignore. The workspace's own field comes before an alias: a
+// "Mobile" column goes to a custom field named mobile where there is one, not
+// to the primary phone (where, behind a filled "Phone" column, it would have
+// been dropped).
 func AutoTarget(header string, custom []CustomField) Target {
 	k := Key(header)
-	if f, ok := aliases[k]; ok {
-		if f == KindFullName {
-			return Target{Kind: KindFullName}
+	for _, f := range BaseFields {
+		if Key(f) == k {
+			return Target{Kind: KindBase, Field: f}
 		}
-		return Target{Kind: KindBase, Field: f}
 	}
 	for _, c := range custom {
 		if Key(c.Name) == k || (c.Label != "" && Key(c.Label) == k) {
 			return Target{Kind: KindCustom, Field: c.Name}
 		}
+	}
+	if f, ok := aliases[k]; ok {
+		if f == KindFullName {
+			return Target{Kind: KindFullName}
+		}
+		return Target{Kind: KindBase, Field: f}
 	}
 	return Target{Kind: KindIgnore}
 }

@@ -254,6 +254,16 @@ func DropValueIndexes(tx core.App, workspaces ...string) error {
 		}
 		prefixes = append(prefixes, ValueIndexPrefix+ws+"_")
 	}
+	return dropPrefixed(tx, prefixes...)
+}
+
+// DropSharedValueIndexes drops the value indexes that migration 1764000410
+// built for all workspaces together.
+func DropSharedValueIndexes(tx core.App) error { return dropPrefixed(tx, legacyPrefix) }
+
+// dropPrefixed drops the value indexes whose names start with one of
+// prefixes.
+func dropPrefixed(tx core.App, prefixes ...string) error {
 	for _, p := range prefixes {
 		names, err := indexNames(tx, p)
 		if err != nil {
@@ -263,21 +273,6 @@ func DropValueIndexes(tx core.App, workspaces ...string) error {
 			if err := dropIndex(tx, n); err != nil {
 				return err
 			}
-		}
-	}
-	return nil
-}
-
-// DropSharedValueIndexes drops the value indexes that migration 1764000410
-// built for all workspaces together.
-func DropSharedValueIndexes(tx core.App) error {
-	names, err := indexNames(tx, legacyPrefix)
-	if err != nil {
-		return err
-	}
-	for _, n := range names {
-		if err := dropIndex(tx, n); err != nil {
-			return err
 		}
 	}
 	return nil

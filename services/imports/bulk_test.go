@@ -136,13 +136,27 @@ func TestMultiInsertFailureRollsBackTheBatch(t *testing.T) {
 		}
 		return nil
 	})
-	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "UNIQUE") {
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want the batch's", err)
+	}
+	wantRolledBack(t, db, err, "")
+}
+
+// wantRolledBack checks that err is a unique violation and that no row
+// matching where ("" for all) is left.
+func wantRolledBack(t *testing.T, db *dbx.DB, err error, where string) {
+	t.Helper()
+	if err == nil || !strings.Contains(err.Error(), "UNIQUE") {
 		t.Fatalf("err = %v, want the unique violation", err)
 	}
+	q := "SELECT count(*) FROM t"
+	if where != "" {
+		q += " WHERE " + where
+	}
 	var n int
-	_ = db.NewQuery("SELECT count(*) FROM t").Row(&n)
+	_ = db.NewQuery(q).Row(&n)
 	if n != 0 {
-		t.Fatalf("%d rows left after the failed batch, want 0", n)
+		t.Fatalf("%d rows left after the failed write, want 0", n)
 	}
 }
 
@@ -190,14 +204,7 @@ func TestJSONInsertKeepsValuesExactly(t *testing.T) {
 		_ = j.add("new2", "k3", "") // k is unique
 		return j.flush()
 	})
-	if err == nil || !strings.Contains(err.Error(), "UNIQUE") {
-		t.Fatalf("err = %v, want the unique violation", err)
-	}
-	var n int
-	_ = db.NewQuery("SELECT count(*) FROM t WHERE id LIKE 'new%'").Row(&n)
-	if n != 0 {
-		t.Fatalf("%d rows of the failed statement left", n)
-	}
+	wantRolledBack(t, db, err, "id LIKE 'new%'")
 }
 
 func TestIDGenRowNumbers(t *testing.T) {

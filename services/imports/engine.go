@@ -17,6 +17,7 @@ import (
 	"github.com/pi-crm/pi-crm/services/contacts"
 	"github.com/pi-crm/pi-crm/services/csvio"
 	"github.com/pi-crm/pi-crm/services/customfields"
+	"github.com/pi-crm/pi-crm/services/search"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
@@ -999,8 +1000,9 @@ func (e *engine) commit(acts []*action, next Counts, now string) error {
 				return err
 			}
 		}
-		// the contacts first: the other rows refer to them
-		if err := insContact.flush(); err != nil {
+		// the contacts first (the other rows refer to them), with their
+		// duplicate keys and count written set-based
+		if err := search.BulkInsert(db, e.ws, insContact.flush); err != nil {
 			return err
 		}
 		for _, m := range []*multiInsert{newCF, setCF, insAssign, insLog} {

@@ -32,10 +32,7 @@ const countsTable = "crm_contact_counts"
 // CountSchema returns the statements that create the count table and its
 // triggers (idempotent).
 func CountSchema() []string {
-	inc := func(p string) string {
-		return `INSERT INTO ` + countsTable + ` (workspace, n) VALUES (` + p + `workspace, 1)
-			ON CONFLICT (workspace) DO UPDATE SET n = n + 1;`
-	}
+	inc := countInc
 	dec := func(p string) string {
 		return `UPDATE ` + countsTable + ` SET n = n - 1 WHERE workspace = ` + p + `workspace;`
 	}
@@ -51,6 +48,13 @@ func CountSchema() []string {
 			DELETE FROM ` + countsTable + ` WHERE workspace = old.id;
 		END`,
 	}
+}
+
+// countInc counts one more contact in the workspace of the row named by
+// prefix p ("new.").
+func countInc(p string) string {
+	return `INSERT INTO ` + countsTable + ` (workspace, n) VALUES (` + p + `workspace, 1)
+			ON CONFLICT (workspace) DO UPDATE SET n = n + 1;`
 }
 
 // DropCountSchema undoes CountSchema.

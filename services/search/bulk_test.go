@@ -1,0 +1,93 @@
+package search_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/pi-crm/pi-crm/internal/testutil"
+	"github.com/pi-crm/pi-crm/services/search"
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
+)
+
+// A bulk insert leaves the same match keys, change log and counts as the
+// per-row triggers: for the rows of its workspace (written set-based), for a
+// row of another workspace inserted meanwhile (triggers on), and after a
+// failed bulk insert (rolled back, switch off again).
+func TestBulkInsertKeepsKeysAndCounts(t *testing.T) {
+	env := testutil.New(t)
+	owner, _ := env.User("bulk@example.com")
+	a := env.Workspace("A", owner, nil)
+	b := env.Workspace("B", owner, nil)
+	env.Create("contacts", map[string]any{"workspace": a.Id, "first_name": "Ada", "last_name": "King", "company": "Engines"})
+
+	insert := func(tx dbx.Builder, id, ws, first, last, email, company string) error {
+		_, err := tx.NewQuery(`INSERT INTO contacts (id, workspace, first_name, last_name, primary_email, company, created, updated)
+			VALUES ({:id}, {:ws}, {:f}, {:l}, {:e}, {:c}, '2025-01-01 00:00:00.000Z', '2025-01-01 00:00:00.000Z')`).
+			Bind(dbx.Params{"id": id, "ws": ws, "f": first, "l": last, "e": email, "c": company}).Execute()
+		return err
+	}
+	changes := func(ws string) int {
+		var n int
+		_ = env.App.DB().NewQuery(`SELECT count(*) FROM crm_match_changes WHERE workspace = {:ws}`).Bind(dbx.Params{"ws": ws}).Row(&n)
+		return n
+	}
+	before := changes(a.Id)
+	err := env.App.RunInTransaction(func(tx core.App) error {
+		return search.BulkInsert(tx.DB(), a.Id, func() error {
+			for i := 0; i < 20; i++ {
+				if err := insert(tx.DB(), fmt.Sprintf("bulk%011d", i), a.Id, "ada", "KING", fmt.Sprintf("ada%d@engines.com", i), "engines"); err != nil {
+					return err
+				}
+			}
+			// another workspace's row: its triggers still run
+			return insert(tx.DB(), "otherws00000001", b.Id, "Bo", "Lee", "bo@lee.io", "")
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := search.CheckMatchKeys(env.App); err != nil {
+		t.Fatal(err)
+	}
+	if err := search.CheckContactCounts(env.App); err != nil {
+		t.Fatal(err)
+	}
+	if got := changes(a.Id) - before; got != 20 {
+		t.Fatalf("%d change-log rows for 20 bulk rows", got)
+	}
+	if changes(b.Id) != 1 {
+		t.Fatalf("the other workspace's row left %d change-log rows", changes(b.Id))
+	}
+
+	boom := errors.New("boom")
+	err = env.App.RunInTransaction(func(tx core.App) error {
+		return search.BulkInsert(tx.DB(), a.Id, func() error {
+			if err := insert(tx.DB(), "bulkfail0000001", a.Id, "X", "Y", "", ""); err != nil {
+				return err
+			}
+			return boom
+		})
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v", err)
+	}
+	var switches, n int
+	_ = env.App.DB().NewQuery(`SELECT count(*) FROM crm_bulk_insert`).Row(&switches)
+	if switches != 0 {
+		t.Fatalf("%d switches left on after a failed bulk insert", switches)
+	}
+	// the triggers run again for an ordinary insert
+	rec := env.Create("contacts", map[string]any{"workspace": a.Id, "first_name": "Ada", "last_name": "King", "company": "Engines"})
+	if err := search.CheckMatchKeys(env.App); err != nil {
+		t.Fatal(err)
+	}
+	_ = env.App.DB().NewQuery(`SELECT count(*) FROM crm_match_keys WHERE contact = {:id}`).Bind(dbx.Params{"id": rec.Id}).Row(&n)
+	if n == 0 {
+		t.Fatal("no keys for a contact inserted after the bulk insert")
+	}
+	if err := search.CheckContactCounts(env.App); err != nil {
+		t.Fatal(err)
+	}
+}
