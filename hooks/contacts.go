@@ -77,7 +77,10 @@ func (c *contactsCore) registerContactHooks(app core.App) {
 				if err := c.timeline.System(tx, ws, e.Record.Id, "Contact created"); err != nil {
 					return err
 				}
-				return c.lists.AssignDefault(tx, e.Record)
+				if err := c.lists.AssignDefault(tx, e.Record); err != nil {
+					return err
+				}
+				return syncValueIndexesAsItGrows(tx, ws)
 			}
 			changed := changedBase
 			for _, n := range plan.Changed {

@@ -21,11 +21,7 @@ func registerWorkspaceHooks(app core.App) {
 			m.Set("user", e.Record.GetString("owner"))
 			m.Set("role", "owner")
 			audit.Attach(m, audit.ActorOf(e.Record))
-			if err := txApp.Save(m); err != nil {
-				return err
-			}
-			// the owner's user-wide custom fields apply here at once
-			return customfields.SyncValueIndexes(txApp, e.Record.Id)
+			return txApp.Save(m)
 		})
 	})
 	// a deleted workspace's value indexes would stay behind, empty, and

@@ -143,6 +143,10 @@ func Generate(dir string, cfg Config) (*Manifest, error) {
 		{"contacts", g.contacts},
 		{"plain collection", g.plain},
 		{"merge pairs", g.merge},
+		// the raw-SQL rows do not pass the contact hooks that build a
+		// workspace's value indexes once it is large enough; an import
+		// syncs them at its end, and so does the generator
+		{"value indexes", func() error { return customfields.SyncValueIndexes(g.app) }},
 		{"csv", func() error { return g.csv(filepath.Join(dir, m.CSV)) }},
 		{"optimize", g.optimize},
 	}

@@ -34,8 +34,15 @@ import (
 //
 // Lifecycle: the set follows the definitions that apply in a workspace (its
 // own and its owner's user-wide ones), in the transaction that creates,
-// changes or deletes a definition or creates or deletes a workspace
-// (hooks/customfields.go, hooks/workspaces.go). They are plain SQL indexes,
+// changes or deletes a definition or deletes a workspace
+// (hooks/customfields.go, hooks/workspaces.go), once the workspace has
+// ValueIndexMinContacts contacts: the contact create that reaches that
+// number syncs them (hooks/customfields.go), and so does the end of an
+// import (which writes rows with raw SQL). Below it a search reads the
+// workspace's few contacts without them (a millisecond or two), and a new
+// workspace costs nothing: building a partial index reads the whole
+// contacts table whichever workspace it is for (about a second per field
+// at 1M contacts on a Pi, times the owner's user-wide fields). They are plain SQL indexes,
 // not in the contacts collection's index list: PocketBase drops and rebuilds
 // every index in that list whenever the collection is saved, which at 100k
 // contacts would cost seconds per change; indexes outside the list are left
@@ -46,8 +53,9 @@ import (
 // JSON list is not an index range). Fields without an index are still
 // filtered, through the EAV rows and the copy, only not in O(matches).
 const (
-	ValueIndexPrefix = "idx_cf_"
-	MaxValueIndexes  = 32
+	ValueIndexPrefix      = "idx_cf_"
+	MaxValueIndexes       = 32
+	ValueIndexMinContacts = 1000
 	// legacyPrefix named the indexes shared by all workspaces (migration
 	// 1764000410), replaced by 1764000900.
 	legacyPrefix = "idx_contacts_cf_"
@@ -128,7 +136,20 @@ func ValueIndexes(app core.App, ws string) (map[string]bool, error) {
 // index: of the definitions that apply there (the workspace's own wins over
 // its owner's user-wide one of the same name), those that are not
 // multiselect, oldest first, at most MaxValueIndexes.
-func wantedValueIndexes(tx core.App, ws string) ([]string, error) {
+func wantedValueIndexes(tx core.App, ws string, have map[string]bool) ([]string, error) {
+	if len(have) == 0 {
+		// not indexed yet: only from ValueIndexMinContacts contacts on (a
+		// bounded count over the (workspace, created) index); once
+		// indexed, a workspace stays so
+		var n int
+		if err := tx.DB().NewQuery(`SELECT count(*) FROM (SELECT 1 FROM contacts WHERE workspace = {:ws} LIMIT {:min})`).
+			Bind(dbx.Params{"ws": ws, "min": ValueIndexMinContacts}).Row(&n); err != nil {
+			return nil, err
+		}
+		if n < ValueIndexMinContacts {
+			return nil, nil
+		}
+	}
 	var rows []struct {
 		Name      string `db:"field_name"`
 		Type      string `db:"field_type"`
@@ -196,11 +217,11 @@ func syncWorkspace(tx core.App, ws string) error {
 	if err != nil {
 		return err
 	}
-	want, err := wantedValueIndexes(tx, ws)
+	have, err := ValueIndexes(tx, ws)
 	if err != nil {
 		return err
 	}
-	have, err := ValueIndexes(tx, ws)
+	want, err := wantedValueIndexes(tx, ws, have)
 	if err != nil {
 		return err
 	}

@@ -491,4 +491,9 @@ func TestConcurrentWritesDuringImport(t *testing.T) {
 	if n != c.Created+created {
 		t.Fatalf("%d contacts, want %d imported + %d created meanwhile", n, c.Created, created)
 	}
+	// past customfields.ValueIndexMinContacts the job built the
+	// workspace's value indexes at its end
+	if idx, err := customfields.ValueIndexes(f.env.App, f.ws.Id); err != nil || !idx["tier"] {
+		t.Fatalf("value indexes after the import: %v %v", idx, err)
+	}
 }

@@ -101,11 +101,15 @@ func CheckContactCounts(app core.App) error {
 	return nil
 }
 
-// contactCount is the number of contacts in workspace ws: one primary-key
-// lookup. No row means no contacts.
-func (s *Service) contactCount(ws string) (int, error) {
+// contactCount is the number of contacts in workspace ws (ContactCount).
+func (s *Service) contactCount(ws string) (int, error) { return ContactCount(s.app.DB(), ws) }
+
+// ContactCount is the number of contacts in workspace ws as of db (a
+// transaction sees its own inserts): one primary-key lookup. No row means no
+// contacts.
+func ContactCount(db dbx.Builder, ws string) (int, error) {
 	var n int
-	err := s.app.DB().NewQuery(`SELECT n FROM ` + countsTable + ` WHERE workspace = {:ws}`).Bind(dbx.Params{"ws": ws}).Row(&n)
+	err := db.NewQuery(`SELECT n FROM ` + countsTable + ` WHERE workspace = {:ws}`).Bind(dbx.Params{"ws": ws}).Row(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}

@@ -75,6 +75,10 @@ func planFixture(t *testing.T) (*testutil.Env, *search.Service, string, []planCo
 	if err != nil {
 		t.Fatal(err)
 	}
+	// raw-SQL rows: the value indexes as an import builds them at its end
+	if err := customfields.SyncValueIndexes(env.App, ws.Id); err != nil {
+		t.Fatal(err)
+	}
 	return env, search.NewService(env.App), ws.Id, cs
 }
 
@@ -210,6 +214,19 @@ func TestValueIndexLifecycle(t *testing.T) {
 	owner, token := env.User("idx@example.com")
 	ws := env.Workspace("Idx", owner, nil)
 	ws2 := env.Workspace("Idx2", owner, nil)
+	// value indexes exist from customfields.ValueIndexMinContacts contacts on
+	seed := func(wsID string, n int) {
+		t.Helper()
+		_, err := env.App.DB().NewQuery(`WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {:n})
+			INSERT INTO contacts (id, workspace, first_name, created, updated)
+			SELECT substr({:ws}, 1, 6) || printf('%09d', i), {:ws}, 'Seed', '2025-01-01 00:00:00.000Z', '2025-01-01 00:00:00.000Z' FROM s`).
+			Bind(map[string]any{"ws": wsID, "n": n}).Execute()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	seed(ws.Id, customfields.ValueIndexMinContacts)
+	seed(ws2.Id, customfields.ValueIndexMinContacts)
 	have := func(wsID string) map[string]bool {
 		m, err := customfields.ValueIndexes(env.App, wsID)
 		if err != nil {
@@ -275,9 +292,19 @@ func TestValueIndexLifecycle(t *testing.T) {
 	if !have(ws.Id)["rank"] || !have(ws2.Id)["rank"] {
 		t.Fatalf("user-wide field not indexed in the user's workspaces: %v %v", have(ws.Id), have(ws2.Id))
 	}
+	// a new workspace gets none (building one reads the whole contacts
+	// table) until a contact create brings it to the threshold
 	ws3 := env.Workspace("Idx3", owner, nil)
+	if h := have(ws3.Id); len(h) != 0 {
+		t.Fatalf("a new, empty workspace got indexes: %v", h)
+	}
+	seed(ws3.Id, customfields.ValueIndexMinContacts-1)
+	if h := have(ws3.Id); len(h) != 0 {
+		t.Fatalf("indexes below the threshold: %v", h)
+	}
+	env.Create("contacts", map[string]any{"workspace": ws3.Id, "first_name": "Threshold"})
 	if !have(ws3.Id)["rank"] {
-		t.Fatal("a new workspace lacks its owner's user-wide field index")
+		t.Fatal("the contact that reached the threshold did not build the workspace's indexes")
 	}
 	other, _ := env.User("other-idx@example.com")
 	ws4 := env.Workspace("Other", other, nil)
