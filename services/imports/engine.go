@@ -958,6 +958,11 @@ func (e *engine) commit(acts []*action, next Counts, now string) error {
 		insLog := newMultiInsert(db, "communication_logs", []string{"id", "workspace", "contact", "type", "direction", "content", "timestamp", "created", "updated"}, "")
 		defer insLog.close()
 
+		type newValue struct {
+			contact string
+			v       customValue
+		}
+		var newValues []newValue
 		created := "Contact created by import of " + e.fileName
 		for _, a := range acts {
 			if !a.create && a.before == nil && len(a.assign) == 0 {
@@ -975,12 +980,12 @@ func (e *engine) commit(acts []*action, next Counts, now string) error {
 					return fmt.Errorf("row %d: %w", a.p.row, err)
 				}
 			}
-			cf := setCF
-			if a.create {
-				cf = newCF
-			}
 			for _, cv := range a.set {
-				if err := cf.add(e.ids.next(), a.id, cv.name, cv.value, cv.typ, now, now); err != nil {
+				if a.create {
+					newValues = append(newValues, newValue{a.id, cv})
+					continue
+				}
+				if err := setCF.add(e.ids.next(), a.id, cv.name, cv.value, cv.typ, now, now); err != nil {
 					return err
 				}
 			}
@@ -1004,6 +1009,22 @@ func (e *engine) commit(acts []*action, next Counts, now string) error {
 		// duplicate keys and count written set-based
 		if err := search.BulkInsert(db, e.ws, insContact.flush); err != nil {
 			return err
+		}
+		// The new contacts' values in (field_name, field_value) order, ids
+		// made in that order: the (field_name, field_value) index, which
+		// holds every workspace's values, then takes the batch as one
+		// ordered pass instead of random inserts all over it, and the table
+		// and id index still only append.
+		slices.SortFunc(newValues, func(x, y newValue) int {
+			if c := strings.Compare(x.v.name, y.v.name); c != 0 {
+				return c
+			}
+			return strings.Compare(x.v.value, y.v.value)
+		})
+		for _, nv := range newValues {
+			if err := newCF.add(e.ids.next(), nv.contact, nv.v.name, nv.v.value, nv.v.typ, now, now); err != nil {
+				return err
+			}
 		}
 		for _, m := range []*multiInsert{newCF, setCF, insAssign, insLog} {
 			if err := m.flush(); err != nil {

@@ -72,7 +72,10 @@ func BulkInsert(tx dbx.Builder, ws string, insert func() error) error {
 	if err := insert(); err != nil {
 		return err
 	}
-	rows := ` FROM contacts c WHERE c.rowid > {:last} AND c.workspace = {:ws}`
+	// the rowid range drives: the unary + keeps SQLite from reading the
+	// workspace's whole (workspace, …) index range instead (every earlier
+	// batch's rows, per statement: quadratic over an import)
+	rows := ` FROM contacts c WHERE c.rowid > {:last} AND +c.workspace = {:ws}`
 	keys := make([]string, 0, 5)
 	for _, k := range matchKeys("c.") {
 		keys = append(keys, `CASE WHEN `+k.cond+` THEN `+k.key+` END`)
@@ -80,13 +83,17 @@ func BulkInsert(tx dbx.Builder, ws string, insert func() error) error {
 	stmts := []string{
 		`DELETE FROM ` + bulkTable + ` WHERE workspace = {:ws}`,
 		// logChange's row per contact
-		`INSERT INTO ` + changesTable + ` (workspace, k0, k1, k2, k3, k4) SELECT c.workspace, ` + strings.Join(keys, ", ") + rows +
+		`INSERT OR FAIL INTO ` + changesTable + ` (workspace, k0, k1, k2, k3, k4) SELECT c.workspace, ` + strings.Join(keys, ", ") + rows +
 			` AND EXISTS (SELECT 1 FROM workspaces WHERE id = {:ws}) ORDER BY c.rowid`,
 		`INSERT INTO ` + countsTable + ` (workspace, n) SELECT {:ws}, COUNT(*)` + rows +
 			` ON CONFLICT (workspace) DO UPDATE SET n = n + excluded.n`,
 	}
 	for _, k := range matchKeys("c.") {
-		stmts = append(stmts, fmt.Sprintf(`INSERT INTO %s (workspace, reason, key, contact, detail) SELECT c.workspace, '%s', %s, c.id, %s%s AND %s`,
+		// in key order: one ordered pass through the workspace's keys of
+		// that reason instead of random inserts. OR FAIL: a statement that
+		// may abort would keep a statement journal; the caller rolls the
+		// transaction back on any error anyway.
+		stmts = append(stmts, fmt.Sprintf(`INSERT OR FAIL INTO %s (workspace, reason, key, contact, detail) SELECT c.workspace, '%s', %s AS k, c.id, %s%s AND %s ORDER BY k, c.id`,
 			keysTable, k.reason, k.key, k.detail, rows, k.cond))
 	}
 	for _, q := range stmts {
