@@ -89,6 +89,13 @@ func main() {
 		fmt.Println(dsDir)
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "engine" {
+		if err := engineCompare(dsDir, m, cfg.Dir); err != nil {
+			logf("bench: %v", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(cfg, dsDir, m); err != nil {
 		logf("bench: %v", err)
 		os.Exit(1)

@@ -41,31 +41,13 @@ func (b *bench) sqliteImport() (time.Duration, int, error) {
 	if err != nil {
 		return 0, 0, fmt.Errorf("reading the schema: %v", err)
 	}
-	csvPath := filepath.Join(b.dsDir, b.m.CSV)
-	var cases, obj, vals []string
-	for i, f := range gen.Fields {
-		cases = append(cases, fmt.Sprintf("WHEN '%s' THEN s.%s", f.Name, f.Name))
-		obj = append(obj, fmt.Sprintf("'%s', %s", f.Name, f.Name))
-		vals = append(vals, fmt.Sprintf("(%d, '%s', '%s')", i, f.Name, f.Type))
-	}
-	now := `strftime('%Y-%m-%d %H:%M:%fZ', 'now')`
-	script := strings.Join([]string{
+	prep, stmts := importSQL(string(out), filepath.Join(b.dsDir, b.m.CSV), b.m.ImportWorkspace)
+	script := strings.Join(append(append([]string{
 		"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=NORMAL;", "PRAGMA cache_size=-32000;", "PRAGMA temp_store=MEMORY;",
-		string(out),
-		".import --csv '" + csvPath + "' staging",
-		"BEGIN;",
-		`INSERT OR IGNORE INTO contacts (id, workspace, first_name, last_name, primary_email, primary_phone, company, custom, created, updated)
-		 SELECT printf('c%014d', rowid), '` + b.m.ImportWorkspace + `', first_name, last_name, lower(trim(primary_email)), primary_phone, company,
-		 json_object(` + strings.Join(obj, ", ") + `), ` + now + `, ` + now + ` FROM staging;`,
-		`WITH f(k, name, type) AS (VALUES ` + strings.Join(vals, ", ") + `),
-		      v AS (SELECT s.rowid AS rid, f.k AS k, f.name AS name, f.type AS type, CASE f.name ` + strings.Join(cases, " ") + ` END AS val
-		            FROM staging s, f)
-		 INSERT OR IGNORE INTO custom_fields (id, contact, field_name, field_value, field_type, created, updated)
-		 SELECT printf('f%02d%013d', k, rid), printf('c%014d', rid), name, val, type, ` + now + `, ` + now + `
-		 FROM v WHERE val IS NOT NULL AND val != '';`,
+		prep, "BEGIN;"}, stmts...),
 		"COMMIT;",
 		"SELECT 'rows', (SELECT count(*) FROM contacts), (SELECT count(*) FROM custom_fields);",
-	}, "\n")
+	), "\n")
 	dir, err := os.MkdirTemp(b.runDir, "sqlite-import-")
 	if err != nil {
 		return 0, 0, err
@@ -88,6 +70,32 @@ func (b *bench) sqliteImport() (time.Duration, int, error) {
 	c, e, _ := strings.Cut(counts, "|")
 	b.note("sqlite3 baseline import wrote %s contacts and %s custom_fields rows", c, e)
 	return d, peak, nil
+}
+
+// importSQL returns the baseline import: the CLI commands that create the
+// schema and stage the CSV (prep), and the two statements that insert the
+// rows (one contact row with its custom JSON read copy, one EAV row per
+// non-empty custom value).
+func importSQL(schema, csvPath, ws string) (prep string, stmts []string) {
+	var cases, obj, vals []string
+	for i, f := range gen.Fields {
+		cases = append(cases, fmt.Sprintf("WHEN '%s' THEN s.%s", f.Name, f.Name))
+		obj = append(obj, fmt.Sprintf("'%s', %s", f.Name, f.Name))
+		vals = append(vals, fmt.Sprintf("(%d, '%s', '%s')", i, f.Name, f.Type))
+	}
+	now := `strftime('%Y-%m-%d %H:%M:%fZ', 'now')`
+	prep = schema + "\n.import --csv '" + csvPath + "' staging"
+	return prep, []string{
+		`INSERT OR IGNORE INTO contacts (id, workspace, first_name, last_name, primary_email, primary_phone, company, custom, created, updated)
+		 SELECT printf('c%014d', rowid), '` + ws + `', first_name, last_name, lower(trim(primary_email)), primary_phone, company,
+		 json_object(` + strings.Join(obj, ", ") + `), ` + now + `, ` + now + ` FROM staging;`,
+		`WITH f(k, name, type) AS (VALUES ` + strings.Join(vals, ", ") + `),
+		      v AS (SELECT s.rowid AS rid, f.k AS k, f.name AS name, f.type AS type, CASE f.name ` + strings.Join(cases, " ") + ` END AS val
+		            FROM staging s, f)
+		 INSERT OR IGNORE INTO custom_fields (id, contact, field_name, field_value, field_type, created, updated)
+		 SELECT printf('f%02d%013d', k, rid), printf('c%014d', rid), name, val, type, ` + now + `, ` + now + `
+		 FROM v WHERE val IS NOT NULL AND val != '';`,
+	}
 }
 
 // sqliteExport writes the main workspace as CSV (base columns and the 10
