@@ -338,11 +338,42 @@ func (b *sqlBuilder) termCondition(term, match string) {
 		rng := func(expr string) string {
 			return `(` + expr + ` COLLATE NOCASE >= ` + flo + ` AND ` + expr + ` COLLATE NOCASE < ` + fhi + `)`
 		}
-		b.conds = append(b.conds, cond{check: `(` + strings.Join([]string{
+		c := cond{check: `(` + strings.Join([]string{
 			rng(`(c.first_name || ' ' || c.last_name)`), rng(`(c.last_name || ' ' || c.first_name)`),
 			rng(`c.company`), rng(`c.primary_email`),
-		}, " OR ") + `)`})
+		}, " OR ") + `)`}
+		if len(words) == 2 {
+			c.idset, c.probe = b.twoWordNames(words, full)
+		}
+		b.conds = append(b.conds, c)
 	}
+}
+
+// twoWordNames is the candidate id set of a two-word term ("ann smi",
+// "smith ann"), read from index ranges instead of every contact whose name
+// starts with the first word (a common first or last name: 1% of the
+// workspace). "first last" starts with "w1 w2" exactly when the first name
+// is w1 and the last name starts with w2, or the first name itself starts
+// with "w1 w2" (words hold no spaces, so no other split fits); the same for
+// "last first"; a company must start with the whole term; an email holds no
+// space but is read the same way, as its check does. The (workspace,
+// first_name, last_name) and (workspace, last_name, first_name) NOCASE
+// indexes serve the name ranges.
+func (b *sqlBuilder) twoWordNames(words []string, full string) (idset, probe string) {
+	w1 := b.param(asciiLower(words[0]))
+	w2lo, w2hi := b.param(asciiLower(words[1])), b.param(asciiLower(words[1])+maxRune)
+	flo, fhi := b.param(asciiLower(full)), b.param(asciiLower(full)+maxRune)
+	from := `SELECT id FROM contacts WHERE workspace = {:ws} AND `
+	prefix := func(col, lo, hi string) string { return col + ` >= ` + lo + ` AND ` + col + ` < ` + hi }
+	parts := []string{
+		from + `first_name COLLATE NOCASE = ` + w1 + ` AND ` + prefix(`last_name COLLATE NOCASE`, w2lo, w2hi),
+		from + `last_name COLLATE NOCASE = ` + w1 + ` AND ` + prefix(`first_name COLLATE NOCASE`, w2lo, w2hi),
+		from + prefix(`first_name COLLATE NOCASE`, flo, fhi),
+		from + prefix(`last_name COLLATE NOCASE`, flo, fhi),
+		from + prefix(`company COLLATE NOCASE`, flo, fhi),
+		from + `primary_email != '' AND ` + prefix(`primary_email`, flo, fhi),
+	}
+	return strings.Join(parts, "\n UNION "), `SELECT count(*) FROM (` + strings.Join(parts, "\n UNION ALL ") + ` LIMIT {:cap})`
 }
 
 // customValue checks and converts a filter value for a field of type typ,
