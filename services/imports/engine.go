@@ -925,9 +925,10 @@ func (e *engine) planUpdates(acts []*action, ids []string, byEmail, byPhone map[
 	return nil
 }
 
-// commit writes the batch's actions in one transaction: the new contacts
-// with their read copy, the EAV rows, list assignments and timeline entries
-// with multi-row INSERTs (bulk.go), updated contacts with a prepared UPDATE,
+// commit writes the batch's actions in the batch's transaction (e.tx, opened
+// by write): the new contacts with their read copy in one statement, the EAV
+// rows, list assignments and timeline entries with multi-row INSERTs
+// (bulk.go), updated contacts with a prepared UPDATE,
 // and the job's committed counts. It does what the record hooks do
 // (normalised values, duplicate checks, validated custom values, ids,
 // timestamps), which were all settled before.
@@ -936,11 +937,8 @@ func (e *engine) commit(acts []*action, next Counts, now string) error {
 	if len(acts) > 0 {
 		first, last = acts[0].p.row, acts[len(acts)-1].p.row
 	}
-	run := e.s.app.RunInTransaction
-	if e.tx != nil {
-		run = func(fn func(core.App) error) error { return fn(e.tx) }
-	}
-	err := run(func(tx core.App) error {
+	// in the batch's transaction (write): its lookups saw what this writes over
+	err := func(tx core.App) error {
 		db := tx.DB()
 		insContact := newJSONInsert(db, "contacts", []string{"id", "workspace", "first_name", "last_name", "primary_email",
 			"primary_phone", "company", "custom", "created", "updated"})
@@ -1039,7 +1037,7 @@ func (e *engine) commit(acts []*action, next Counts, now string) error {
 			return errCrash
 		}
 		return nil
-	})
+	}(e.tx)
 	if err != nil && !errors.Is(err, errCrash) {
 		return fmt.Errorf("writing rows %d to %d: %w", first, last, err)
 	}
