@@ -2,11 +2,11 @@ package imports
 
 import (
 	"crypto/rand"
+	"encoding/json/jsontext"
 	"fmt"
 	mrand "math/rand/v2"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/pocketbase/dbx"
 )
@@ -266,7 +266,9 @@ func (j *jsonInsert) add(vals ...string) error {
 		if i > 0 {
 			j.buf = append(j.buf, ',')
 		}
-		j.buf = appendJSONString(j.buf, v)
+		// invalid UTF-8 becomes U+FFFD (the error only says so), as in
+		// encoding/json; csvio hands over valid UTF-8 already
+		j.buf, _ = jsontext.AppendQuote(j.buf, v)
 	}
 	j.buf = append(j.buf, ']')
 	j.n++
@@ -281,48 +283,4 @@ func (j *jsonInsert) flush() error {
 	_, err := j.db.NewQuery(j.sql).Bind(dbx.Params{"rows": string(append(j.buf, ']'))}).Execute()
 	j.buf, j.n = append(j.buf[:0], '['), 0
 	return err
-}
-
-// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
-// U+FFFD, as in encoding/json (csvio hands over valid UTF-8 already).
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, "\\ufffd"...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
