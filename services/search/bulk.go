@@ -2,7 +2,6 @@ package search
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/pocketbase/dbx"
 )
@@ -75,17 +74,13 @@ func BulkInsert(tx dbx.Builder, ws string, insert func() error) error {
 	// the rowid range drives: the unary + keeps SQLite from reading the
 	// workspace's whole (workspace, …) index range instead (every earlier
 	// batch's rows, per statement: quadratic over an import)
-	rows := ` FROM contacts c WHERE c.rowid > {:last} AND +c.workspace = {:ws}`
-	keys := make([]string, 0, 5)
-	for _, k := range matchKeys("c.") {
-		keys = append(keys, `CASE WHEN `+k.cond+` THEN `+k.key+` END`)
-	}
+	newRows := `c.rowid > {:last} AND +c.workspace = {:ws}`
 	stmts := []string{
 		`DELETE FROM ` + bulkTable + ` WHERE workspace = {:ws}`,
 		// logChange's row per contact
-		`INSERT OR FAIL INTO ` + changesTable + ` (workspace, k0, k1, k2, k3, k4) SELECT c.workspace, ` + strings.Join(keys, ", ") + rows +
-			` AND EXISTS (SELECT 1 FROM workspaces WHERE id = {:ws}) ORDER BY c.rowid`,
-		`INSERT INTO ` + countsTable + ` (workspace, n) SELECT {:ws}, COUNT(*)` + rows +
+		`INSERT OR FAIL INTO ` + changesTable + ` (workspace, k0, k1, k2, k3, k4) SELECT c.workspace, ` + keyColumns("c.") +
+			` FROM contacts c WHERE ` + newRows + ` AND EXISTS (SELECT 1 FROM workspaces WHERE id = {:ws}) ORDER BY c.rowid`,
+		`INSERT INTO ` + countsTable + ` (workspace, n) SELECT {:ws}, COUNT(*) FROM contacts c WHERE ` + newRows +
 			` ON CONFLICT (workspace) DO UPDATE SET n = n + excluded.n`,
 	}
 	for _, k := range matchKeys("c.") {
@@ -93,8 +88,7 @@ func BulkInsert(tx dbx.Builder, ws string, insert func() error) error {
 		// that reason instead of random inserts. OR FAIL: a statement that
 		// may abort would keep a statement journal; the caller rolls the
 		// transaction back on any error anyway.
-		stmts = append(stmts, fmt.Sprintf(`INSERT OR FAIL INTO %s (workspace, reason, key, contact, detail) SELECT c.workspace, '%s', %s AS k, c.id, %s%s AND %s ORDER BY k, c.id`,
-			keysTable, k.reason, k.key, k.detail, rows, k.cond))
+		stmts = append(stmts, `INSERT OR FAIL INTO `+keysTable+` (workspace, reason, key, contact, detail) `+keyRows(k, newRows)+` ORDER BY key, contact`)
 	}
 	for _, q := range stmts {
 		if _, err := tx.NewQuery(q).Bind(p).Execute(); err != nil {

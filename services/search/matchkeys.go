@@ -131,8 +131,7 @@ func BackfillMatchKeys(app core.App) error {
 		}
 	}
 	for _, k := range matchKeys("c.") {
-		q := fmt.Sprintf(`INSERT INTO %s (workspace, reason, key, contact, detail) SELECT c.workspace, '%s', %s, c.id, %s FROM contacts c WHERE %s`,
-			keysTable, k.reason, k.key, k.detail, k.cond)
+		q := `INSERT INTO ` + keysTable + ` (workspace, reason, key, contact, detail) ` + keyRows(k, "")
 		if _, err := app.DB().NewQuery(q).Execute(); err != nil {
 			return fmt.Errorf("backfill %s: %w", k.reason, err)
 		}
@@ -152,14 +151,30 @@ func BackfillMatchKeys(app core.App) error {
 // logChange appends one change-log row holding all of the row's keys: one
 // append per contact write rather than one per key.
 func logChange(p string) string {
+	// not for a deleted workspace (its contacts may go after it)
+	return `INSERT INTO ` + changesTable + ` (workspace, k0, k1, k2, k3, k4) SELECT ` + p + `workspace, ` + keyColumns(p) + `
+		WHERE EXISTS (SELECT 1 FROM workspaces WHERE id = ` + p + `workspace);
+	`
+}
+
+// keyColumns is a change-log row's k0…k4 over the row named by prefix p:
+// each reason's key, NULL where the reason does not apply.
+func keyColumns(p string) string {
 	cols := make([]string, 0, 5)
 	for _, k := range matchKeys(p) {
 		cols = append(cols, `CASE WHEN `+k.cond+` THEN `+k.key+` END`)
 	}
-	// not for a deleted workspace (its contacts may go after it)
-	return `INSERT INTO ` + changesTable + ` (workspace, k0, k1, k2, k3, k4) SELECT ` + p + `workspace, ` + strings.Join(cols, ", ") + `
-		WHERE EXISTS (SELECT 1 FROM workspaces WHERE id = ` + p + `workspace);
-	`
+	return strings.Join(cols, ", ")
+}
+
+// keyRows selects key k's (workspace, reason, key, contact, detail) rows of
+// the contacts c that where (SQL over c, or "") selects.
+func keyRows(k matchKey, where string) string {
+	if where != "" {
+		where += " AND "
+	}
+	return fmt.Sprintf(`SELECT c.workspace AS workspace, '%s' AS reason, %s AS key, c.id AS contact, %s AS detail FROM contacts c WHERE %s%s`,
+		k.reason, k.key, k.detail, where, k.cond)
 }
 
 func insertKeys(p string) string {
@@ -192,8 +207,7 @@ func deleteKeys(p string) string {
 func CheckMatchKeys(app core.App) error {
 	var parts []string
 	for _, k := range matchKeys("c.") {
-		parts = append(parts, fmt.Sprintf(`SELECT c.workspace AS workspace, '%s' AS reason, %s AS key, c.id AS contact, %s AS detail FROM contacts c WHERE %s`,
-			k.reason, k.key, k.detail, k.cond))
+		parts = append(parts, keyRows(k, ""))
 	}
 	want := `SELECT * FROM (` + strings.Join(parts, " UNION ALL ") + `)`
 	have := `SELECT workspace, reason, key, contact, detail FROM ` + keysTable
