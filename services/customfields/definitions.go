@@ -69,26 +69,28 @@ type scopedValue struct {
 	Workspace string `db:"workspace"`
 }
 
-// scopeWorkspaces lists the workspaces whose values definition d governs.
-func scopeWorkspaces(tx core.App, d Definition) ([]any, error) {
+// DefinitionWorkspaces lists the workspaces definition d governs: its own,
+// or (a user-wide definition) its user's workspaces that do not define the
+// name themselves. Its values there follow it, and so do the value indexes.
+func DefinitionWorkspaces(tx core.App, d Definition) ([]string, error) {
 	if d.Workspace != "" {
-		return []any{d.Workspace}, nil
+		return []string{d.Workspace}, nil
 	}
 	var ids []string
 	err := tx.DB().NewQuery(`SELECT w.id FROM workspaces w WHERE w.owner = {:u} AND NOT EXISTS (
 		SELECT 1 FROM custom_field_definitions d WHERE d.workspace = w.id AND d.field_name = {:n})`).
 		Bind(dbx.Params{"u": d.User, "n": d.Name}).Column(&ids)
-	out := make([]any, len(ids))
-	for i, id := range ids {
-		out[i] = id
-	}
-	return out, err
+	return ids, err
 }
 
 func scopedValues(tx core.App, d Definition) ([]scopedValue, error) {
-	ws, err := scopeWorkspaces(tx, d)
-	if err != nil || len(ws) == 0 {
+	ids, err := DefinitionWorkspaces(tx, d)
+	if err != nil || len(ids) == 0 {
 		return nil, err
+	}
+	ws := make([]any, len(ids))
+	for i, id := range ids {
+		ws[i] = id
 	}
 	var rows []scopedValue
 	err = tx.DB().Select("cf.id", "cf.contact", "cf.field_value", "cf.field_type", "c.workspace").

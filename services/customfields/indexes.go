@@ -150,46 +150,17 @@ func wantedValueIndexes(tx core.App, ws string, have map[string]bool) ([]string,
 			return nil, nil
 		}
 	}
-	var rows []struct {
-		Name      string `db:"field_name"`
-		Type      string `db:"field_type"`
-		Workspace string `db:"workspace"`
-	}
-	err := tx.DB().NewQuery(`SELECT d.field_name, d.field_type, d.workspace FROM custom_field_definitions d
-		WHERE d.workspace = {:ws} OR (d.workspace = '' AND d.user = (SELECT w.owner FROM workspaces w WHERE w.id = {:ws}))
-		ORDER BY d.created, d.field_name`).Bind(dbx.Params{"ws": ws}).All(&rows)
+	defs, err := workspaceDefinitions(tx, ws)
 	if err != nil {
 		return nil, err
 	}
-	typ := map[string]string{}
-	var order []string
-	for _, r := range rows {
-		_, seen := typ[r.Name]
-		if !seen {
-			order = append(order, r.Name)
-		}
-		if !seen || r.Workspace != "" {
-			typ[r.Name] = r.Type
-		}
-	}
 	var want []string
-	for _, name := range order {
-		if typ[name] != "multiselect" && validName(name) && len(want) < MaxValueIndexes {
-			want = append(want, name)
+	for _, d := range defs {
+		if d.Type != "multiselect" && validName(d.Name) && len(want) < MaxValueIndexes {
+			want = append(want, d.Name)
 		}
 	}
 	return want, nil
-}
-
-// DefinitionWorkspaces lists the workspaces a definition applies in: its
-// own, or every workspace of its user (a user-wide definition).
-func DefinitionWorkspaces(tx core.App, d Definition) ([]string, error) {
-	if d.Workspace != "" {
-		return []string{d.Workspace}, nil
-	}
-	var ids []string
-	err := tx.DB().NewQuery(`SELECT id FROM workspaces WHERE owner = {:u}`).Bind(dbx.Params{"u": d.User}).Column(&ids)
-	return ids, err
 }
 
 // SyncValueIndexes creates the value indexes the definitions call for in the

@@ -64,24 +64,44 @@ func NewService(app core.App, cs *contacts.Service) *Service {
 
 // ForWorkspace returns the definitions that apply in workspace wsID by name.
 func (s *Service) ForWorkspace(tx core.App, wsID string) (map[string]Definition, error) {
+	defs, err := workspaceDefinitions(tx, wsID)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Definition, len(defs))
+	for _, d := range defs {
+		out[d.Name] = d
+	}
+	return out, nil
+}
+
+// workspaceDefinitions returns the definitions that apply in workspace wsID,
+// one per name (the workspace's own wins over its owner's user-wide one),
+// each name where its oldest definition puts it.
+func workspaceDefinitions(tx core.App, wsID string) ([]Definition, error) {
 	var owner string
 	if err := tx.DB().Select("owner").From("workspaces").Where(dbx.HashExp{"id": wsID}).Limit(1).Row(&owner); err != nil {
 		return nil, fmt.Errorf("workspace %s: %w", wsID, err)
 	}
-	recs, err := tx.FindAllRecords("custom_field_definitions", dbx.Or(
-		dbx.HashExp{"workspace": wsID},
-		dbx.HashExp{"workspace": "", "user": owner},
-	))
+	var recs []*core.Record
+	err := tx.RecordQuery("custom_field_definitions").
+		AndWhere(dbx.Or(dbx.HashExp{"workspace": wsID}, dbx.HashExp{"workspace": "", "user": owner})).
+		OrderBy("created ASC", "field_name ASC").All(&recs)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]Definition, len(recs))
+	var out []Definition
+	at := map[string]int{}
 	for _, r := range recs {
 		d := FromRecord(r)
-		if prev, ok := out[d.Name]; ok && prev.Workspace != "" {
-			continue // the workspace's own definition wins
+		if i, ok := at[d.Name]; ok {
+			if d.Workspace != "" {
+				out[i] = d // the workspace's own definition wins
+			}
+			continue
 		}
-		out[d.Name] = d
+		at[d.Name] = len(out)
+		out = append(out, d)
 	}
 	return out, nil
 }
