@@ -136,7 +136,7 @@ func TestItemsMatchRecordExport(t *testing.T) {
 		q    url.Values
 		want int
 		plan string
-	}{{nil, 5, "walk idx_contacts_search_last"}, {url.Values{"q": {"raw"}}, 3, "ids"}} {
+	}{{nil, 5, "walk idx_contacts_search_last"}, {url.Values{"q": {"raw"}}, 3, "ids term"}} {
 		res := searchAll(t, svc, ws.Id, c.q)
 		if res.Plan != c.plan {
 			t.Fatalf("%v: plan %q, want %q", c.q, res.Plan, c.plan)

@@ -71,6 +71,7 @@ func (s *Service) Search(q Query) (*Result, error) {
 		b.conds = append(b.conds, cond{
 			check: `EXISTS (SELECT 1 FROM contact_list_assignments a WHERE a.contact = c.id AND a.list = ` + p + `)`,
 			idset: idset,
+			what:  "list",
 			probe: `SELECT count(*) FROM (` + idset + ` LIMIT {:cap})`,
 		})
 	}
@@ -152,7 +153,7 @@ func (s *Service) Search(q Query) (*Result, error) {
 	case best >= 0 && b.conds[best].index != "":
 		res.Plan = "index " + b.conds[best].index
 	case best >= 0:
-		res.Plan = "ids"
+		res.Plan = "ids " + b.conds[best].what
 	default:
 		res.Plan = "scan"
 	}

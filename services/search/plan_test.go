@@ -177,7 +177,7 @@ func TestSearchPlansAgreeWithReference(t *testing.T) {
 		{"term and filter: the filter drives", "q=name01&cf.tier=eq:gold",
 			byLast(func(c planContact) bool { return c.tier == "gold" && strings.HasPrefix(c.last, "Name01") }), nil},
 		{"term drives", "q=name012&cf.tier=eq:silver",
-			byLast(func(c planContact) bool { return c.tier == "silver" && strings.HasPrefix(c.last, "Name012") }), []string{"ids"}},
+			byLast(func(c planContact) bool { return c.tier == "silver" && strings.HasPrefix(c.last, "Name012") }), []string{"ids term"}},
 	}
 	check := func(label string) {
 		for _, c := range cases {

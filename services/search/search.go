@@ -218,6 +218,8 @@ type cond struct {
 	index string
 	idset string
 	probe string
+	// what names an idset for Result.Plan ("ids term", "ids list", …)
+	what string
 	// a value-index condition's range bounds, kept apart so that
 	// mergeRanges can join the two ends of a range into one index range:
 	// a bound that is not part of the range SQLite seeks is checked per row,
@@ -328,6 +330,7 @@ func (b *sqlBuilder) termCondition(term, match string) {
 	b.conds = append(b.conds, cond{
 		check: `(` + strings.Join(checks, " OR ") + `)`,
 		idset: strings.Join(union, "\n UNION "),
+		what:  "term",
 		// UNION ALL streams (a UNION first collects every id to drop
 		// duplicates): an estimate may count a contact twice
 		probe: `SELECT count(*) FROM (` + strings.Join(union, "\n UNION ALL ") + ` LIMIT {:cap})`,
@@ -344,6 +347,7 @@ func (b *sqlBuilder) termCondition(term, match string) {
 		}, " OR ") + `)`}
 		if len(words) == 2 {
 			c.idset, c.probe = b.twoWordNames(words, full)
+			c.what = "names"
 		}
 		b.conds = append(b.conds, c)
 	}
@@ -445,6 +449,7 @@ func (b *sqlBuilder) customCondition(f Filter, d fieldDef) error {
 			c.index = customfields.ValueIndexName(b.ws, f.Field)
 		} else if eav != "" {
 			c.idset = `SELECT v.contact FROM custom_fields v WHERE v.field_name = ` + n + ` AND ` + eav
+			c.what = "cf." + f.Field
 			c.probe = `SELECT count(*) FROM (` + c.idset + ` LIMIT {:cap})`
 		}
 		b.conds = append(b.conds, c)
@@ -662,6 +667,7 @@ type Result struct {
 	IDs []string `json:"-"`
 	// Plan says how the page was read, for tests and debugging (not sent):
 	// "walk <index>", "index <index>" (from a condition's index range),
-	// "ids" (from a condition's id set) or "scan".
+	// "ids <what>" (from a condition's id set: term, names, list, cf.<field>)
+	// or "scan".
 	Plan string `json:"-"`
 }
