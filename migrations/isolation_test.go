@@ -114,8 +114,21 @@ func cases() []collectionCase {
 				u, _ := f.env.User(fmt.Sprintf("n%d@example.com", f.next()))
 				return map[string]any{"workspace": f.w.Id, "user": u.Id, "role": "editor"}
 			},
-			update:  map[string]any{"role": "editor"},
-			allowed: ops(everyMember, adminsUp, adminsUp, adminsUp),
+			update: map[string]any{"role": "editor"},
+			// memberships come by invitation: nobody adds an account without its consent
+			allowed: ops(everyMember, nobody, adminsUp, adminsUp),
+		},
+		{
+			// written by the invitation routes only (services/members); the
+			// invitee (none of the principals here) reads its own: hooks/members_test.go
+			name: "workspace_invitations",
+			target: func(f *fixture) *core.Record {
+				return f.env.Create("workspace_invitations", map[string]any{"workspace": f.w.Id, "email": fmt.Sprintf("invitee%d@example.org", f.next()),
+					"role": "editor", "status": "pending", "invited_by": f.users[pOwner].Id, "expires_at": "2030-01-01 00:00:00.000Z"})
+			},
+			create:  nil,
+			update:  map[string]any{"role": "viewer"},
+			allowed: ops(adminsUp, nobody, nobody, nobody),
 		},
 		{
 			name:   "contacts",
