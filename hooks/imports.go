@@ -123,7 +123,8 @@ func (h *importsHandler) start(e *core.RequestEvent) error {
 		}
 		switch part.FormName() {
 		case "options":
-			rawOpts, err = io.ReadAll(io.LimitReader(part, 64<<10))
+			// one byte more than ParseOptions takes, so a larger part is refused, not cut
+			rawOpts, err = io.ReadAll(io.LimitReader(part, imports.MaxOptionsBytes+1))
 		case "file":
 			if staged != "" {
 				return apperr.ToAPI(apperr.BadRequest(imports.CodeInvalidFile, "send one file per import"))
@@ -141,6 +142,11 @@ func (h *importsHandler) start(e *core.RequestEvent) error {
 	}
 	opts, err := imports.ParseOptions(rawOpts)
 	if err != nil {
+		return apperr.ToAPI(err)
+	}
+	// the limits (columns, new fields) before a job record or anything else
+	// is written: a clear 400 instead of a job that cannot finish
+	if err := h.svc.CheckUpload(staged, opts); err != nil {
 		return apperr.ToAPI(err)
 	}
 	if fileName == "" {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -147,9 +148,23 @@ var errCrash = errors.New("simulated crash")
 
 // Run executes job on src. It returns the final counts; the job record
 // holds them too, with the status, and so does one audit entry.
-func (s *Service) Run(job *core.Record, src io.Reader, actor audit.Actor, progress func(Counts)) (Counts, error) {
+//
+// Whatever stops it (an error, a refused save, a panic) the job ends
+// completed or failed with its reason, never left running; what failed
+// batches committed is in the undo journal (issue 11, finding 7).
+func (s *Service) Run(job *core.Record, src io.Reader, actor audit.Actor, progress func(Counts)) (counts Counts, err error) {
 	e := &engine{s: s, job: job, ws: job.GetString("workspace"), seen: map[string]int32{}, batchTimes: map[string]bool{}, contactIDs: newIDGen(),
 		ids: newIDGen(), progress: progress, fileName: job.GetString("file_name")}
+	defer func() {
+		if p := recover(); p != nil {
+			s.app.Logger().Error("import job panicked", "job", job.Id, "panic", p, "stack", string(debug.Stack()))
+			e.closeFiles()
+			err = fmt.Errorf("the import stopped on an internal error (%v); the rows of its committed batches (%d) were written and can be undone", p, e.counts.Committed)
+			job.Set("counts", e.counts)
+			s.fail(job, err)
+			counts = e.counts
+		}
+	}()
 	_ = job.UnmarshalJSONField("options", &e.opts)
 	job.Set("status", StatusRunning)
 	if err := s.saveRetrying(job); err != nil {
@@ -158,17 +173,29 @@ func (s *Service) Run(job *core.Record, src io.Reader, actor audit.Actor, progre
 		s.fail(job, err)
 		return e.counts, err
 	}
-	err := e.run(src, actor)
+	err = e.run(src, actor)
 	if errors.Is(err, errCrash) {
 		return e.counts, err // the "process" died: leave the job as it is
 	}
 	e.closeFiles()
+	if err == nil {
+		if err = e.finish(actor); err != nil {
+			err = fmt.Errorf("the import could not be recorded as completed: %w; its rows were written and can be undone", err)
+		}
+	}
 	if err != nil {
 		job.Set("counts", e.counts)
+		job.Set("error_report", e.errorReport())
 		s.fail(job, err)
 		return e.counts, err
 	}
-	return e.counts, e.finish(actor)
+	return e.counts, nil
+}
+
+// errorReport is what the job record keeps of the error report: the number
+// of errors and a sample, each message cut to fit.
+func (e *engine) errorReport() map[string]any {
+	return map[string]any{"errors": e.nErrors, "sample": e.sample}
 }
 
 func (e *engine) closeFiles() {
@@ -222,6 +249,16 @@ func (e *engine) run(src io.Reader, actor audit.Actor) error {
 	stop := make(chan struct{})
 	go func() {
 		defer close(batches)
+		// a panic here would kill the server: it fails the job instead
+		defer func() {
+			if p := recover(); p != nil {
+				e.s.app.Logger().Error("import parser panicked", "job", e.job.Id, "panic", p, "stack", string(debug.Stack()))
+				parseErr <- fmt.Errorf("the import stopped on an internal error reading row %d (%v)", r.Row, p)
+			}
+		}()
+		if e.s.panicInParse {
+			panic("simulated parser panic")
+		}
 		batch := make([]prepared, 0, e.s.BatchSize)
 		for {
 			rec, err := r.Next()
@@ -264,8 +301,13 @@ func (e *engine) run(src io.Reader, actor audit.Actor) error {
 }
 
 // plan resolves the mapping of each column and creates the custom fields
-// the mapping defines (not in a dry run).
+// the mapping defines (not in a dry run). Everything is checked first (the
+// limits, every column's target, every new definition); the definitions
+// are then created in one transaction, so a plan that fails writes nothing.
 func (e *engine) plan(header []string, actor audit.Actor) error {
+	if len(header) > MaxColumns {
+		return tooManyColumns(len(header))
+	}
 	defs, err := e.s.custom.ForWorkspace(e.s.app, e.ws)
 	if err != nil {
 		return err
@@ -280,9 +322,13 @@ func (e *engine) plan(header []string, actor audit.Actor) error {
 	used := map[string]bool{}
 	for h := range e.opts.Mapping {
 		if !slices.Contains(header, h) {
-			return fmt.Errorf("options.mapping names column %q, which the file does not have (its columns: %s)", h, strings.Join(header, ", "))
+			return fmt.Errorf("options.mapping names column %q, which the file does not have (its columns: %s)", h,
+				truncate(strings.Join(header, ", "), 1000))
 		}
 	}
+	// the definitions to create, checked, in column order
+	var pending []*core.Record
+	planned := map[string]customfields.Definition{}
 	var resolved []map[string]any
 	for _, h := range header {
 		t := csvio.Target{Kind: csvio.KindIgnore}
@@ -309,8 +355,15 @@ func (e *engine) plan(header []string, actor audit.Actor) error {
 			}
 			used["cf:"+t.Field] = true
 		case csvio.KindNew:
-			if err := e.define(&t, actor); err != nil {
+			rec, err := e.newDefinition(&t, planned, actor)
+			if err != nil {
 				return fmt.Errorf("column %q: %w", h, err)
+			}
+			if rec != nil {
+				pending = append(pending, rec)
+				if len(pending) > MaxNewFields {
+					return tooManyNewFields(countNewFields(e.opts))
+				}
 			}
 			c.target = csvio.Target{Kind: csvio.KindCustom, Field: t.Field}
 		case csvio.KindFullName, csvio.KindIgnore:
@@ -319,6 +372,9 @@ func (e *engine) plan(header []string, actor audit.Actor) error {
 		}
 		e.cols = append(e.cols, c)
 		resolved = append(resolved, map[string]any{"column": h, "kind": c.target.Kind, "field": c.target.Field})
+	}
+	if err := e.createDefinitions(pending, planned); err != nil {
+		return err
 	}
 	for _, d := range defs {
 		if d.Default != "" {
@@ -331,25 +387,29 @@ func (e *engine) plan(header []string, actor audit.Actor) error {
 		}
 	}
 	sort.Strings(e.required)
-	// the mapping the job actually used, for the UI and the CLI summary
+	// the mapping the job actually used, for the UI and the CLI summary, as
+	// much of it as the job record holds
 	opts := map[string]any{}
 	_ = e.job.UnmarshalJSONField("options", &opts)
-	opts["resolved_mapping"] = resolved
-	e.job.Set("options", opts)
+	e.job.Set("options", fitResolved(opts, resolved))
 	return nil
 }
 
-// define creates (or, in a dry run, only checks) a new workspace custom field.
-func (e *engine) define(t *csvio.Target, actor audit.Actor) error {
-	if d, ok := e.defs[t.Field]; ok {
-		if d.Type != t.Type {
-			return fmt.Errorf("custom field %q already exists with type %s", t.Field, d.Type)
+// newDefinition checks the new workspace custom field t defines and returns
+// its record to create, or nil when the workspace (or an earlier column)
+// already has it with the same type.
+func (e *engine) newDefinition(t *csvio.Target, planned map[string]customfields.Definition, actor audit.Actor) (*core.Record, error) {
+	for _, have := range []map[string]customfields.Definition{e.defs, planned} {
+		if d, ok := have[t.Field]; ok {
+			if d.Type != t.Type {
+				return nil, fmt.Errorf("custom field %q already exists with type %s", t.Field, d.Type)
+			}
+			return nil, nil
 		}
-		return nil
 	}
 	col, err := e.s.app.FindCachedCollectionByNameOrId("custom_field_definitions")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	user := actor.UserID
 	if user == "" {
@@ -365,17 +425,37 @@ func (e *engine) define(t *csvio.Target, actor audit.Actor) error {
 	d := customfields.FromRecord(rec)
 	d.Options = t.Options
 	if errs := customfields.ValidateDefinition(d); len(errs) > 0 {
-		return fmt.Errorf("new custom field %q: %v", t.Field, errs)
+		return nil, fmt.Errorf("new custom field %q: %v", t.Field, errs)
 	}
-	if !e.opts.DryRun {
-		audit.Attach(rec, actor)
-		if err := e.s.app.Save(rec); err != nil {
-			return fmt.Errorf("new custom field %q: %w", t.Field, err)
+	audit.Attach(rec, actor)
+	planned[t.Field] = d
+	return rec, nil
+}
+
+// createDefinitions saves the new definitions in one transaction (in a dry
+// run: none, they are only checked) and adds them to the job's definitions.
+func (e *engine) createDefinitions(pending []*core.Record, planned map[string]customfields.Definition) error {
+	if !e.opts.DryRun && len(pending) > 0 {
+		err := e.s.app.RunInTransaction(func(tx core.App) error {
+			for _, rec := range pending {
+				if err := tx.Save(rec); err != nil {
+					return fmt.Errorf("new custom field %q: %w", rec.GetString("field_name"), err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		d = customfields.FromRecord(rec)
-		e.newDefs = append(e.newDefs, t.Field)
+		for _, rec := range pending {
+			d := customfields.FromRecord(rec)
+			planned[d.Name] = d
+			e.newDefs = append(e.newDefs, d.Name)
+		}
 	}
-	e.defs[t.Field] = d
+	for name, d := range planned {
+		e.defs[name] = d
+	}
 	return nil
 }
 
@@ -458,7 +538,8 @@ func (e *engine) reportRow(errs ...RowError) error {
 	for _, re := range errs {
 		e.nErrors++
 		if len(e.sample) < 20 {
-			e.sample = append(e.sample, re)
+			e.sample = append(e.sample, RowError{Row: re.Row, Column: truncate(re.Column, maxSampleChars),
+				Code: re.Code, Message: truncate(re.Message, maxSampleChars)})
 		}
 		if err := e.report.Write([]string{fmt.Sprint(re.Row), re.Column, re.Code, re.Message}); err != nil {
 			return err
@@ -1065,7 +1146,7 @@ func (e *engine) finish(actor audit.Actor) error {
 	}
 	e.job.Set("status", StatusCompleted)
 	e.job.Set("counts", e.counts)
-	e.job.Set("error_report", map[string]any{"errors": e.nErrors, "sample": e.sample})
+	e.job.Set("error_report", e.errorReport())
 	if e.progress != nil {
 		e.progress(e.counts)
 	}

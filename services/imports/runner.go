@@ -1,6 +1,11 @@
 package imports
 
-import "sync"
+import (
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+)
 
 // Runner runs import jobs in the background: at most one job per workspace
 // at a time, and at most `workers` jobs at once overall (SQLite has one
@@ -44,6 +49,14 @@ func (r *Runner) Start(key string, fn func()) bool {
 		}()
 		r.slots <- struct{}{}
 		defer func() { <-r.slots }()
+		// the last net: a panic in a job (the service's own recover marks
+		// the job failed) never takes the server down with it, and the
+		// workspace's slot is freed
+		defer func() {
+			if p := recover(); p != nil {
+				slog.Error("import runner: a job panicked", "key", key, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			}
+		}()
 		fn()
 	}()
 	return true

@@ -27,6 +27,7 @@ import (
 	"github.com/pi-crm/pi-crm/services/tenancy"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
 )
 
 // Modes: what a row matching an existing contact (same normalised email or
@@ -59,6 +60,10 @@ const (
 	CodeForbidden      = "import_forbidden"
 	CodeNotUndoable    = "import_not_undoable"
 	CodeWorkspace      = "workspace_not_found"
+	// CodeTooManyColumns: the file has more than MaxColumns columns.
+	CodeTooManyColumns = "import_too_many_columns"
+	// CodeTooManyNewFields: the mapping defines more than MaxNewFields fields.
+	CodeTooManyNewFields = "import_too_many_new_fields"
 )
 
 // Audit actions of the one summary entry per job.
@@ -106,6 +111,8 @@ type Service struct {
 	// crashAt, in tests, makes the job stop dead inside the transaction of
 	// batch n (1-based) before it commits, as a killed process would.
 	crashAt int
+	// panicInParse, in tests, makes the parser goroutine panic.
+	panicInParse bool
 }
 
 // NewService returns the import service.
@@ -137,6 +144,9 @@ func (s *Service) uploadPath(id string) string  { return filepath.Join(s.Dir(id)
 // ParseOptions decodes and checks options JSON ("" = defaults).
 func ParseOptions(raw []byte) (Options, error) {
 	var o Options
+	if len(raw) > MaxOptionsBytes {
+		return o, apperr.BadRequest(CodeInvalidOptions, fmt.Sprintf("options are %d bytes of JSON; at most %d are read", len(raw), MaxOptionsBytes))
+	}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &o); err != nil {
 			return o, apperr.BadRequest(CodeInvalidOptions, "options must be JSON: {mode, mapping, auto_map, list, dry_run}: "+err.Error())
@@ -147,6 +157,9 @@ func ParseOptions(raw []byte) (Options, error) {
 	}
 	if !slices.Contains(Modes, o.Mode) {
 		return o, apperr.BadRequest(CodeInvalidOptions, fmt.Sprintf("mode %q is not one of create, update, upsert, skip_existing", o.Mode))
+	}
+	if n := countNewFields(o); n > MaxNewFields {
+		return o, tooManyNewFields(n)
 	}
 	return o, nil
 }
@@ -323,20 +336,46 @@ func (s *Service) RunLocal(in Input, src io.Reader, progress func(Counts)) (*cor
 	return job, c, err
 }
 
-// fail marks job failed with err.
+// fail marks job failed with err. The job must end failed whatever its
+// in-memory record holds (a value over a field's limit made every save of
+// it fail and left jobs "running" forever, issue 11): the record as it is,
+// then the stored record with only status and error changed, and as the
+// last resort an UPDATE of those two columns, which no field limit or hook
+// can refuse.
 func (s *Service) fail(job *core.Record, err error) {
-	job.Set("status", StatusFailed)
 	msg := err.Error()
 	var ae *apperr.Error
 	if errors.As(err, &ae) {
 		msg = ae.Message
 	}
-	if len(msg) > 2000 {
-		msg = msg[:2000]
-	}
+	msg = truncate(msg, maxErrorChars)
+	job.Set("status", StatusFailed)
 	job.Set("error", msg)
-	if serr := s.saveRetrying(job); serr != nil {
-		s.app.Logger().Error("import: cannot mark job failed", "job", job.Id, "error", serr)
+	serr := s.saveRetrying(job)
+	if serr != nil {
+		s.app.Logger().Error("import: cannot mark job failed; retrying with its stored record", "job", job.Id, "error", serr)
+		if cur, ferr := s.app.FindRecordById("import_jobs", job.Id); ferr == nil {
+			cur.Set("status", StatusFailed)
+			cur.Set("error", msg)
+			var c Counts
+			if job.UnmarshalJSONField("counts", &c) == nil {
+				cur.Set("counts", c)
+			}
+			serr = s.saveRetrying(cur)
+			if serr == nil {
+				job.Load(cur.FieldsData())
+			}
+		} else {
+			serr = ferr
+		}
+	}
+	if serr != nil {
+		s.app.Logger().Error("import: cannot mark job failed; writing the status directly", "job", job.Id, "error", serr)
+		short := truncate("The import failed and its record could not be saved ("+serr.Error()+"). Reason: "+msg, maxErrorChars)
+		if _, xerr := s.app.NonconcurrentDB().Update("import_jobs", dbx.Params{"status": StatusFailed, "error": short,
+			"updated": types.NowDateTime().String()}, dbx.HashExp{"id": job.Id}).Execute(); xerr != nil {
+			s.app.Logger().Error("import: job left without a final status", "job", job.Id, "error", xerr)
+		}
 	}
 	// a failed job is not resumed: its copy of the upload (contact data)
 	// goes; the error report and undo journal stay for what was committed
@@ -385,13 +424,10 @@ func (s *Service) RecoverInterrupted() (int, error) {
 	for _, job := range jobs {
 		var c Counts
 		_ = job.UnmarshalJSONField("counts", &c)
-		job.Set("status", StatusFailed)
-		job.Set("error", fmt.Sprintf("The server stopped during this import. The first %d rows were imported completely "+
+		// fail: a job record that cannot be saved as it is still ends failed
+		s.fail(job, fmt.Errorf("The server stopped during this import. The first %d rows were imported completely "+
 			"(%d contacts created, %d updated) and nothing after them was written; undo this job, or import the file again "+
 			"with mode skip_existing or upsert to add the rest.", c.Committed, c.Created, c.Updated))
-		if err := s.app.Save(skip(job)); err != nil {
-			return 0, err
-		}
 	}
 	return len(jobs), nil
 }
