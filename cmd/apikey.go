@@ -36,7 +36,7 @@ func NewAPIKeyCommand(app core.App) *cobra.Command {
 					list = append(list, s)
 				}
 			}
-			created, err := apikeys.NewService(app, time.Now).Create(user, apikeys.CreateInput{
+			created, err := apikeys.NewService(app, time.Now).Create(user, nil, apikeys.CreateInput{
 				Description: description, Scopes: list, ExpiresInDays: days, Workspace: workspace,
 			}, audit.Actor{})
 			if err != nil {

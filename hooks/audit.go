@@ -27,11 +27,12 @@ func audited(rec *core.Record) bool {
 
 func actorOf(e *core.RequestEvent) audit.Actor {
 	a := audit.Actor{IP: e.RealIP()}
-	if e.Auth != nil {
-		a.UserID = e.Auth.Id
-	}
 	if k, ok := e.Get(eventKeyAPIKey).(*apikeys.Key); ok {
+		// e.Auth is the key's principal record; the person is its user
+		a.UserID = k.User.Id
 		a.APIKeyID = k.ID
+	} else if e.Auth != nil {
+		a.UserID = e.Auth.Id
 	}
 	return a
 }

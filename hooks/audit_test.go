@@ -151,7 +151,9 @@ var auditCases = map[string]auditCase{
 	"api_keys": {
 		create: func(f *auditFixture) map[string]any {
 			n := f.next()
-			return map[string]any{"user": f.owner.Id, "key_hash": fmt.Sprintf("%064d", n), "key_prefix": fmt.Sprintf("pcrm_%012d", n), "scopes": []string{"admin"}, "is_active": true}
+			return map[string]any{"user": f.owner.Id, "key_hash": fmt.Sprintf("%064d", n), "key_prefix": fmt.Sprintf("pcrm_%012d", n), "scopes": []string{"admin"}, "is_active": true,
+				// a key is an auth record (its principal): PocketBase wants a password, never used
+				"password": "unused-password", "passwordConfirm": "unused-password"}
 		},
 		update: map[string]any{"description": "renamed"},
 	},

@@ -4,7 +4,9 @@ import (
 	"github.com/pi-crm/pi-crm/services/apikeys"
 	"github.com/pi-crm/pi-crm/services/apperr"
 	"github.com/pi-crm/pi-crm/services/audit"
+	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/hook"
 )
 
 // caller is who a custom route acts for: the person (a session's user, or the
@@ -12,15 +14,25 @@ import (
 // routes read the caller through here only, never e.Auth: with an API key
 // e.Auth is the key's own principal record, which the API rules read.
 type caller struct {
+	User   *core.Record
 	UserID string
 	Key    *apikeys.Key // nil for a session
 	Actor  audit.Actor
 }
 
 func callerOf(e *core.RequestEvent) caller {
-	c := caller{Key: apiKeyFromEvent(e), Actor: actorOf(e)}
+	c := caller{Key: apiKeyFromEvent(e), Actor: actorOf(e), User: e.Auth}
+	if c.Key != nil {
+		c.User = c.Key.User
+	}
 	c.UserID = c.Actor.UserID
 	return c
+}
+
+// requireCaller lets a custom route be called with a session of a user or
+// with an API key (the route then reads the caller through callerOf).
+func requireCaller() *hook.Handler[*core.RequestEvent] {
+	return apis.RequireAuth("users", "api_keys")
 }
 
 // Allows reports whether the caller may act with scope (sessions: always;

@@ -6,8 +6,8 @@ import "github.com/pocketbase/pocketbase/core"
 // validated: every campaign starts as a draft, made by whoever created it.
 func registerCampaignHooks(app core.App) {
 	app.OnRecordCreateRequest("campaigns").BindFunc(func(e *core.RecordRequestEvent) error {
-		if e.Auth != nil && e.Record.GetString("created_by") == "" && e.Auth.Collection().Name == "users" {
-			e.Record.Set("created_by", e.Auth.Id)
+		if c := callerOf(e.RequestEvent); c.UserID != "" && e.Record.GetString("created_by") == "" && !e.HasSuperuserAuth() {
+			e.Record.Set("created_by", c.UserID)
 		}
 		return e.Next()
 	})

@@ -12,7 +12,6 @@ import (
 	"github.com/pi-crm/pi-crm/services/contacts"
 	"github.com/pi-crm/pi-crm/services/customfields"
 	"github.com/pi-crm/pi-crm/services/lists"
-	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 )
 
@@ -111,21 +110,22 @@ func changedFields(rec *core.Record, fields []string) []string {
 }
 
 func (c *contactsCore) routes(se *core.ServeEvent, w *Wiring) {
-	w.route(se.Router, http.MethodGet, "/api/crm/contacts/{id}/custom", c.getCustom).Bind(apis.RequireAuth("users"))
-	w.route(se.Router, http.MethodPost, "/api/crm/contacts/{id}/custom", c.setCustom).Bind(apis.RequireAuth("users"))
+	w.route(se.Router, http.MethodGet, "/api/crm/contacts/{id}/custom", c.getCustom).Bind(requireCaller())
+	w.route(se.Router, http.MethodPost, "/api/crm/contacts/{id}/custom", c.setCustom).Bind(requireCaller())
 }
 
 // contactFor returns the contact of the route for the caller: its own
 // membership decides, and an API key limited to one workspace sees no other.
 func (c *contactsCore) contactFor(e *core.RequestEvent, scope string) (*core.Record, string, error) {
-	if err := requireScope(e, scope); err != nil {
+	who := callerOf(e)
+	if err := who.RequireScope(scope); err != nil {
 		return nil, "", err
 	}
-	rec, role, err := c.contacts.Access(e.Auth.Id, e.Request.PathValue("id"))
+	rec, role, err := c.contacts.Access(who.UserID, e.Request.PathValue("id"))
 	if err != nil {
 		return nil, "", apperr.ToAPI(err)
 	}
-	if key := apiKeyFromEvent(e); key != nil && key.Workspace != "" && key.Workspace != rec.GetString("workspace") {
+	if !who.Reaches(rec.GetString("workspace")) {
 		return nil, "", apperr.ToAPI(apperr.NotFound(contacts.CodeNotFound, "No contact with this id in your workspaces"))
 	}
 	return rec, role, nil

@@ -55,10 +55,10 @@ func registerImportRoutes(app core.App, w *Wiring, svc *imports.Service) {
 			app.Logger().Warn("imports: jobs interrupted by a restart marked failed", "count", n)
 		}
 		w.route(se.Router, http.MethodPost, "/api/crm/workspaces/{id}/import", h.start).
-			Bind(apis.RequireAuth("users"), apis.BodyLimit(maxImportBytes))
-		w.route(se.Router, http.MethodGet, "/api/crm/workspaces/{id}/export", h.export).Bind(apis.RequireAuth("users"))
-		w.route(se.Router, http.MethodGet, "/api/crm/import-jobs/{id}/errors.csv", h.errors).Bind(apis.RequireAuth("users"))
-		w.route(se.Router, http.MethodPost, "/api/crm/import-jobs/{id}/undo", h.undo).Bind(apis.RequireAuth("users"))
+			Bind(requireCaller(), apis.BodyLimit(maxImportBytes))
+		w.route(se.Router, http.MethodGet, "/api/crm/workspaces/{id}/export", h.export).Bind(requireCaller())
+		w.route(se.Router, http.MethodGet, "/api/crm/import-jobs/{id}/errors.csv", h.errors).Bind(requireCaller())
+		w.route(se.Router, http.MethodPost, "/api/crm/import-jobs/{id}/undo", h.undo).Bind(requireCaller())
 		return se.Next()
 	})
 }
@@ -70,14 +70,15 @@ func (h *importsHandler) access(e *core.RequestEvent, ws string, write bool) err
 	if write {
 		scope = apikeys.ScopeContactsWrite
 	}
-	if err := requireScope(e, scope); err != nil {
+	c := callerOf(e)
+	if err := c.RequireScope(scope); err != nil {
 		return err
 	}
 	notFound := apperr.ToAPI(apperr.NotFound(imports.CodeWorkspace, "No such workspace, or you are not a member of it"))
-	if key := apiKeyFromEvent(e); key != nil && key.Workspace != "" && key.Workspace != ws {
+	if !c.Reaches(ws) {
 		return notFound
 	}
-	role := h.svc.Role(ws, e.Auth.Id)
+	role := h.svc.Role(ws, c.UserID)
 	if role == "" {
 		return notFound
 	}

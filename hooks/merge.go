@@ -8,7 +8,6 @@ import (
 	"github.com/pi-crm/pi-crm/services/apperr"
 	"github.com/pi-crm/pi-crm/services/commlog"
 	"github.com/pi-crm/pi-crm/services/merge"
-	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 )
 
@@ -33,7 +32,7 @@ func registerMerge(app core.App, w *Wiring, now func() time.Time) {
 				return apperr.ToAPI(err)
 			}
 			return e.JSON(http.StatusOK, res)
-		}).Bind(apis.RequireAuth("users"))
+		}).Bind(requireCaller())
 
 		w.route(se.Router, http.MethodPost, "/api/crm/contacts/merge/{id}/undo", func(e *core.RequestEvent) error {
 			caller, err := mergeCaller(e)
@@ -45,7 +44,7 @@ func registerMerge(app core.App, w *Wiring, now func() time.Time) {
 				return apperr.ToAPI(err)
 			}
 			return e.JSON(http.StatusOK, res)
-		}).Bind(apis.RequireAuth("users"))
+		}).Bind(requireCaller())
 		return se.Next()
 	})
 }
@@ -53,12 +52,9 @@ func registerMerge(app core.App, w *Wiring, now func() time.Time) {
 // mergeCaller: the key's scope first (a 403 says what the key lacks), then
 // who asks, and the workspace a restricted key is limited to.
 func mergeCaller(e *core.RequestEvent) (merge.Caller, error) {
-	if err := requireScope(e, apikeys.ScopeContactsWrite); err != nil {
+	who := callerOf(e)
+	if err := who.RequireScope(apikeys.ScopeContactsWrite); err != nil {
 		return merge.Caller{}, err
 	}
-	c := merge.Caller{UserID: e.Auth.Id, Actor: actorOf(e)}
-	if key := apiKeyFromEvent(e); key != nil {
-		c.KeyWorkspace = key.Workspace
-	}
-	return c, nil
+	return merge.Caller{UserID: who.UserID, Actor: who.Actor, KeyWorkspace: who.KeyWorkspace()}, nil
 }

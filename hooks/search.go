@@ -7,7 +7,6 @@ import (
 	"github.com/pi-crm/pi-crm/services/apikeys"
 	"github.com/pi-crm/pi-crm/services/apperr"
 	"github.com/pi-crm/pi-crm/services/search"
-	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 )
 
@@ -34,7 +33,7 @@ func registerSearch(app core.App, w *Wiring) {
 			// the items are JSON already (SQLite wrote them): copied, not
 			// parsed and encoded again
 			return e.Blob(http.StatusOK, "application/json", res.AppendJSON(make([]byte, 0, 256+len(res.Items))))
-		}).Bind(apis.RequireAuth("users"))
+		}).Bind(requireCaller())
 
 		w.route(se.Router, http.MethodGet, "/api/crm/workspaces/{id}/duplicates", func(e *core.RequestEvent) error {
 			ws := e.Request.PathValue("id")
@@ -50,7 +49,7 @@ func registerSearch(app core.App, w *Wiring) {
 				return apperr.ToAPI(err)
 			}
 			return e.JSON(http.StatusOK, res)
-		}).Bind(apis.RequireAuth("users"))
+		}).Bind(requireCaller())
 		return se.Next()
 	})
 }
@@ -58,14 +57,11 @@ func registerSearch(app core.App, w *Wiring) {
 // searchAccess: the key's scope first (a 403 says what the key lacks), then
 // membership, including a key restricted to another workspace (a 404).
 func searchAccess(e *core.RequestEvent, s *search.Service, ws string) error {
-	if err := requireScope(e, apikeys.ScopeContactsRead); err != nil {
+	c := callerOf(e)
+	if err := c.RequireScope(apikeys.ScopeContactsRead); err != nil {
 		return err
 	}
-	keyWS := ""
-	if key := apiKeyFromEvent(e); key != nil {
-		keyWS = key.Workspace
-	}
-	return apperr.ToAPI(s.CheckMember(ws, e.Auth.Id, keyWS))
+	return apperr.ToAPI(s.CheckMember(ws, c.UserID, c.KeyWorkspace()))
 }
 
 func pageParams(e *core.RequestEvent) (int, int, error) {

@@ -282,7 +282,8 @@ func cases() []collectionCase {
 			target: func(f *fixture) *core.Record {
 				n := f.next()
 				return f.env.Create("api_keys", map[string]any{"user": f.users[pOwner].Id, "description": "k", "key_hash": fmt.Sprintf("%064d", n),
-					"key_prefix": fmt.Sprintf("pcrm_%d", n), "scopes": []string{"contacts:read"}, "is_active": true})
+					"key_prefix": fmt.Sprintf("pcrm_%d", n), "scopes": []string{"contacts:read"}, "grants": "|contacts:read|", "is_active": true,
+					"password": fmt.Sprintf("unused-password-%d", n)})
 			},
 			create:  nil,
 			update:  map[string]any{"description": "renamed"},

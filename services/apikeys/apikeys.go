@@ -35,6 +35,7 @@ const (
 	errBadScope  = "api_key_scope_invalid"
 	errBadInput  = "api_key_invalid_input"
 	errWorkspace = "api_key_workspace_forbidden"
+	errStronger  = "api_key_exceeds_parent"
 )
 
 // Key is a resolved, valid key.
@@ -43,7 +44,12 @@ type Key struct {
 	Prefix    string
 	User      *core.Record
 	Scopes    []string
-	Workspace string // "" = every workspace of the user
+	Workspace string         // "" = every workspace of the user
+	ExpiresAt types.DateTime // zero = never
+	// Record is the key's own record in the auth collection api_keys: the
+	// principal a request made with the key is authenticated as, so that the
+	// API rules read the key's limits (migrations/1764001100_api_key_principal.go).
+	Record *core.Record
 }
 
 // Allows reports whether the key grants scope.
@@ -80,8 +86,9 @@ type Created struct {
 }
 
 // Create issues a key for user. The caller may restrict it to a workspace it
-// is a member of.
-func (s *Service) Create(user *core.Record, in CreateInput, actor audit.Actor) (*Created, error) {
+// is a member of. parent is the key the request came with (nil for a session):
+// a key never makes a key stronger than itself (see limitToParent).
+func (s *Service) Create(user *core.Record, parent *Key, in CreateInput, actor audit.Actor) (*Created, error) {
 	if len(in.Scopes) == 0 {
 		return nil, apperr.BadRequest(errBadScope, "give at least one scope: "+strings.Join(AllScopes, ", "))
 	}
@@ -95,6 +102,16 @@ func (s *Service) Create(user *core.Record, in CreateInput, actor audit.Actor) (
 	}
 	if in.ExpiresInDays < 0 || in.ExpiresInDays > maxDays {
 		return nil, apperr.BadRequest(errBadInput, "expires_in_days must be between 1 and 3650 (or absent for no expiry)")
+	}
+	expires := time.Time{}
+	if in.ExpiresInDays > 0 {
+		expires = s.now().UTC().AddDate(0, 0, in.ExpiresInDays)
+	}
+	if parent != nil {
+		var err error
+		if in.Workspace, expires, err = limitToParent(parent, in, expires); err != nil {
+			return nil, err
+		}
 	}
 	if in.Workspace != "" {
 		var n int
@@ -126,16 +143,50 @@ func (s *Service) Create(user *core.Record, in CreateInput, actor audit.Actor) (
 	rec.Set("key_hash", hash(plain))
 	rec.Set("key_prefix", prefix)
 	rec.Set("scopes", in.Scopes)
+	rec.Set("grants", Grants(in.Scopes))
 	rec.Set("workspace", in.Workspace)
 	rec.Set("is_active", true)
-	if in.ExpiresInDays > 0 {
-		rec.Set("expires_at", s.now().UTC().AddDate(0, 0, in.ExpiresInDays))
+	if !expires.IsZero() {
+		rec.Set("expires_at", expires)
 	}
+	// PocketBase's auth fields want a password; password auth is off for
+	// keys, so it is random and never known to anyone
+	rec.SetRandomPassword()
 	audit.Attach(rec, actor)
 	if err := s.app.Save(rec); err != nil {
 		return nil, err
 	}
 	return &Created{Key: plain, Record: rec}, nil
+}
+
+// limitToParent holds a key made with a key to its parent's limits: its
+// scopes are among the parent's grants, it is restricted to the parent's
+// workspace (taken when none is asked for) and it expires no later than the
+// parent (the parent's expiry is taken when none is asked for). Asking for
+// more is refused, never silently trimmed.
+func limitToParent(parent *Key, in CreateInput, expires time.Time) (string, time.Time, error) {
+	for _, sc := range in.Scopes {
+		if !parent.Allows(sc) {
+			return "", expires, apperr.Forbidden(errStronger, "this API key cannot create a key with the scope "+sc+" it does not have itself").With("scope", sc)
+		}
+	}
+	ws := in.Workspace
+	if parent.Workspace != "" {
+		if ws != "" && ws != parent.Workspace {
+			return "", expires, apperr.Forbidden(errStronger, "this API key is restricted to one workspace and can only create keys restricted to it")
+		}
+		ws = parent.Workspace
+	}
+	if !parent.ExpiresAt.IsZero() {
+		limit := parent.ExpiresAt.Time()
+		if expires.IsZero() {
+			expires = limit
+		} else if expires.After(limit) {
+			return "", expires, apperr.Forbidden(errStronger, "this API key expires on "+limit.Format(time.RFC3339)+
+				"; a key it creates cannot outlive it").With("expires_at", limit.Format(time.RFC3339))
+		}
+	}
+	return ws, expires, nil
 }
 
 // Resolve checks a presented key. Unknown, malformed, revoked and expired keys
@@ -167,7 +218,8 @@ func (s *Service) Resolve(plain string) (*Key, error) {
 	var scopes []string
 	_ = rec.UnmarshalJSONField("scopes", &scopes)
 	s.touch(rec.Id)
-	return &Key{ID: rec.Id, Prefix: prefix, User: user, Scopes: scopes, Workspace: rec.GetString("workspace")}, nil
+	return &Key{ID: rec.Id, Prefix: prefix, User: user, Scopes: scopes, Workspace: rec.GetString("workspace"),
+		ExpiresAt: rec.GetDateTime("expires_at"), Record: rec}, nil
 }
 
 // touch keeps last_used_at current to the minute without a write per request.

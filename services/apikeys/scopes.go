@@ -56,7 +56,7 @@ var readableByAnyKey = map[string]bool{"workspaces": true, "workspace_members": 
 // adminOnly are collections only an admin key reaches. Together with the two
 // maps above they name every collection, so a new collection has to be placed
 // deliberately (a test fails otherwise).
-var adminOnly = map[string]bool{"system_settings": true, "audit_logs": true, "api_keys": true}
+var adminOnly = map[string]bool{"system_settings": true, "audit_logs": true, "api_keys": true, "workspace_invitations": true}
 
 // Classified reports whether a collection has a deliberate scope rule.
 func Classified(collection string) bool {
@@ -94,4 +94,18 @@ func Allows(scopes []string, want string) bool {
 		}
 	}
 	return false
+}
+
+// Grants is what scopes grant, implications included, in the form the API
+// rules match: "|contacts:read|contacts:write|" (a rule asks for one grant
+// with @request.auth.grants ~ "|contacts:read|").
+func Grants(scopes []string) string {
+	var b strings.Builder
+	b.WriteString("|")
+	for _, s := range AllScopes {
+		if Allows(scopes, s) {
+			b.WriteString(s + "|")
+		}
+	}
+	return b.String()
 }

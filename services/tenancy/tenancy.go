@@ -70,3 +70,21 @@ func FilterPath(collection string) string {
 	}
 	return "workspace"
 }
+
+// memberReadable are the collections whose records every member of their
+// workspace reads, whatever the role (the read rules in migrations/ say
+// "any member"). A client filter may follow a back-relation only into one of
+// these: the records reached are then records the caller reads anyway. Not
+// here: api_keys (their user only), audit_logs and system_settings (admins),
+// invitations (admins and the invitee), users (shared between workspaces).
+var memberReadable = map[string]bool{
+	"workspaces": true, "workspace_members": true,
+	"contacts": true, "custom_fields": true, "custom_field_definitions": true,
+	"contact_lists": true, "contact_list_assignments": true, "communication_logs": true,
+	"suppressions": true, "import_jobs": true, "contact_merges": true, "ai_insights": true,
+	"templates": true, "campaigns": true, "campaign_approvals": true, "campaign_deliveries": true,
+}
+
+// MemberReadable reports whether every member of a workspace reads every
+// record of collection in that workspace.
+func MemberReadable(collection string) bool { return memberReadable[collection] }
