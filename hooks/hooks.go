@@ -33,6 +33,7 @@ func Register(app core.App, cfg Config) *Wiring {
 	if now == nil {
 		now = time.Now
 	}
+	registerTextClean(app)
 	guard := newQueryGuard(app)
 	guard.register()
 

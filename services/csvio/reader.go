@@ -13,6 +13,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/pi-crm/pi-crm/services/textclean"
 	"golang.org/x/text/encoding/charmap"
 )
 
@@ -92,10 +93,14 @@ func (r *Reader) Next() ([]string, error) {
 	for i, f := range rec {
 		if !utf8.ValidString(f) {
 			if s, err := charmap.Windows1252.NewDecoder().String(f); err == nil {
-				rec[i] = s
+				f = s
 				r.Recoded++
 			}
 		}
+		// NUL and other control characters are stripped (services/textclean,
+		// the rule of every text field): the importer writes cells by raw SQL,
+		// past the record hooks that apply it elsewhere
+		rec[i] = textclean.String(f)
 	}
 	return rec, nil
 }

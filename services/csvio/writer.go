@@ -4,6 +4,8 @@ import (
 	"encoding/csv"
 	"io"
 	"strings"
+
+	"github.com/pi-crm/pi-crm/services/textclean"
 )
 
 // formulaStart are the first characters that make a spreadsheet treat a cell
@@ -52,11 +54,12 @@ func NewWriter(w io.Writer) (*Writer, error) {
 	return &Writer{w: c}, nil
 }
 
-// Write writes one row, neutralising every cell.
+// Write writes one row, neutralising every cell and stripping control
+// characters (services/textclean) a value stored before that rule may hold.
 func (w *Writer) Write(row []string) error {
 	w.buf = w.buf[:0]
 	for _, c := range row {
-		w.buf = append(w.buf, Neutralize(c))
+		w.buf = append(w.buf, Neutralize(textclean.String(c)))
 	}
 	return w.w.Write(w.buf)
 }

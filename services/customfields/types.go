@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pi-crm/pi-crm/services/contacts"
+	"github.com/pi-crm/pi-crm/services/textclean"
 	"github.com/pocketbase/pocketbase/core"
 )
 
@@ -61,6 +62,9 @@ func FromRecord(r *core.Record) Definition {
 // compares correctly as text (ISO dates, "true"/"false"), so filters on
 // field_value need no conversion.
 func (d Definition) Canonical(v any, country string) (string, error) {
+	// the one rule for text (services/textclean): control characters are
+	// stripped from every custom value, through the API and imports alike
+	v = textclean.Value(v)
 	if v == nil {
 		return "", nil
 	}
