@@ -237,6 +237,8 @@ func (g *queryGuard) walkPath(p principal, from *core.Collection, props []string
 				if err != nil {
 					return nil
 				}
+				// a multiple relation is a multi-match join too (no rule applied)
+				multi = multi || f.IsMultiple()
 				if multi && (target.IsAuth() || !tenancy.MemberReadable(target.Name)) {
 					return forbiddenQuery("filters may not follow " + strings.Join(props[:i+1], ".") + ": it leaves the records you can read")
 				}
