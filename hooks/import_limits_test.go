@@ -238,3 +238,44 @@ func TestImportPanicEndsFailed(t *testing.T) {
 		t.Fatalf("server after the panic: %d", res.Status)
 	}
 }
+
+// The custom fields a failed job defined are part of what undo takes back
+// (unless a value still uses one); before, they stayed behind.
+func TestImportUndoOfFailedJobRemovesItsNewFields(t *testing.T) {
+	ie := newImportEnv(t)
+	ie.env.App.OnRecordUpdate("import_jobs").BindFunc(func(e *core.RecordEvent) error {
+		if e.Record.GetString("status") == imports.StatusCompleted {
+			return errors.New("completed refused by the test")
+		}
+		return e.Next()
+	})
+	csv := "first_name,primary_email,Notes,Source\nAda,ada@example.com,hello,web\n"
+	status, out := upload(t, ie.env, ie.ws, ie.token, nil, csv, `{"mapping":{"Notes":"new:text:Notes","Source":"new:text:Source"}}`)
+	if status != http.StatusAccepted {
+		t.Fatalf("%d %v", status, out)
+	}
+	ie.runner.Wait()
+	id := out["id"].(string)
+	if job := ie.job(t, id); job.GetString("status") != imports.StatusFailed {
+		t.Fatalf("job %s %q", job.GetString("status"), job.GetString("error"))
+	}
+	if n := ie.count(t, "custom_field_definitions", dbx.HashExp{"workspace": ie.ws}); n != 2 {
+		t.Fatalf("%d definitions after the job", n)
+	}
+	// a contact created since uses "source": that definition stays
+	if res := ie.env.Do("POST", "/api/collections/contacts/records", ie.token, map[string]any{"workspace": ie.ws, "first_name": "Bob",
+		"custom": map[string]any{"source": "phone"}}); res.Status != 200 {
+		t.Fatalf("contact: %d %s", res.Status, res.Body)
+	}
+	if res := ie.env.Do("POST", "/api/crm/import-jobs/"+id+"/undo", ie.token, nil); res.Status != 200 {
+		t.Fatalf("undo: %d %s", res.Status, res.Body)
+	}
+	var names []string
+	_ = ie.env.App.DB().Select("field_name").From("custom_field_definitions").Where(dbx.HashExp{"workspace": ie.ws}).Column(&names)
+	if len(names) != 1 || names[0] != "source" {
+		t.Fatalf("definitions after undo: %v; want [source]", names)
+	}
+	if n := ie.count(t, "contacts", dbx.HashExp{"workspace": ie.ws}); n != 1 {
+		t.Fatalf("%d contacts after undo; want Bob only", n)
+	}
+}

@@ -96,6 +96,10 @@ type journalEntry struct {
 	Updated []updatedEntry `json:"updated,omitempty"`
 	// Assigned are list assignments the batch added to existing contacts.
 	Assigned []string `json:"assigned,omitempty"`
+	// Definitions are the custom field definitions the job created (the
+	// journal's first line, written before they are): undo deletes those
+	// no value uses any more.
+	Definitions []string `json:"definitions,omitempty"`
 }
 
 type updatedEntry struct {
@@ -432,10 +436,42 @@ func (e *engine) newDefinition(t *csvio.Target, planned map[string]customfields.
 	return rec, nil
 }
 
+// appendJournal writes entry as one line of the undo journal, on disk
+// before it returns.
+func (e *engine) appendJournal(entry journalEntry) error {
+	if err := os.MkdirAll(e.s.Dir(e.job.Id), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(e.s.journalPath(e.job.Id), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	b, _ := json.Marshal(entry)
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 // createDefinitions saves the new definitions in one transaction (in a dry
 // run: none, they are only checked) and adds them to the job's definitions.
 func (e *engine) createDefinitions(pending []*core.Record, planned map[string]customfields.Definition) error {
 	if !e.opts.DryRun && len(pending) > 0 {
+		// journaled before they are written, as the batches are: a job that
+		// fails later can still be undone, definitions included
+		entry := journalEntry{}
+		for _, rec := range pending {
+			rec.Id = core.GenerateDefaultRandomId()
+			entry.Definitions = append(entry.Definitions, rec.Id)
+		}
+		if err := e.appendJournal(entry); err != nil {
+			return err
+		}
 		err := e.s.app.RunInTransaction(func(tx core.App) error {
 			for _, rec := range pending {
 				if err := tx.Save(rec); err != nil {

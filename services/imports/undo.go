@@ -54,6 +54,8 @@ func (s *Service) Undo(jobID string, actor audit.Actor) (*core.Record, error) {
 		defer f.Close()
 	}
 	var deleted, restored int
+	var definitions []string
+	deletedDefs := []string{}
 	err = s.app.RunInTransaction(func(tx core.App) error {
 		deps, err := dependents(tx)
 		if err != nil {
@@ -68,6 +70,7 @@ func (s *Service) Undo(jobID string, actor audit.Actor) (*core.Record, error) {
 				if err := json.Unmarshal(sc.Bytes(), &entry); err != nil {
 					return fmt.Errorf("undo journal of job %s is damaged: %w", jobID, err)
 				}
+				definitions = append(definitions, entry.Definitions...)
 				for _, id := range entry.Assigned {
 					if _, err := tx.DB().Delete("contact_list_assignments", dbx.HashExp{"id": id}).Execute(); err != nil {
 						return err
@@ -90,13 +93,24 @@ func (s *Service) Undo(jobID string, actor audit.Actor) (*core.Record, error) {
 				return err
 			}
 		}
+		// the custom fields the job defined go too, unless a value (set
+		// since, on a contact the job did not create) still uses one
+		for _, id := range definitions {
+			name, err := deleteUnusedDefinition(tx, id, job.GetString("workspace"), actor)
+			if err != nil {
+				return err
+			}
+			if name != "" {
+				deletedDefs = append(deletedDefs, name)
+			}
+		}
 		job.Set("status", StatusUndone)
 		if err := tx.Save(skip(job)); err != nil {
 			return err
 		}
 		return audit.Log(tx, audit.Entry{Actor: actor, Workspace: job.GetString("workspace"), Action: ActionUndo,
 			EntityType: "import_jobs", EntityID: jobID,
-			Details: map[string]any{"deleted_contacts": deleted, "restored_contacts": restored}}, s.now())
+			Details: map[string]any{"deleted_contacts": deleted, "restored_contacts": restored, "deleted_custom_fields": deletedDefs}}, s.now())
 	})
 	if err != nil {
 		if strings.Contains(strings.ToLower(err.Error()), "unique") {
@@ -106,6 +120,31 @@ func (s *Service) Undo(jobID string, actor audit.Actor) (*core.Record, error) {
 		return nil, err
 	}
 	return job, nil
+}
+
+// deleteUnusedDefinition deletes custom field definition id (through the
+// model, so its hooks and audit entry run) when no contact of workspace ws
+// has a value for it; it returns the deleted field's name ("" when kept or
+// gone already).
+func deleteUnusedDefinition(tx core.App, id, ws string, actor audit.Actor) (string, error) {
+	rec, err := tx.FindRecordById("custom_field_definitions", id)
+	if err != nil {
+		return "", nil // never written (the job failed first) or deleted since
+	}
+	name := rec.GetString("field_name")
+	var n int
+	if err := tx.DB().NewQuery(`SELECT count(*) FROM custom_fields cf JOIN contacts c ON c.id = cf.contact
+		WHERE c.workspace = {:ws} AND cf.field_name = {:name}`).Bind(dbx.Params{"ws": ws, "name": name}).Row(&n); err != nil {
+		return "", err
+	}
+	if n > 0 {
+		return "", nil
+	}
+	audit.Attach(rec, actor)
+	if err := tx.Delete(rec); err != nil {
+		return "", err
+	}
+	return name, nil
 }
 
 type dep struct {
