@@ -393,24 +393,53 @@ uiTest('screenshots of the main views at desktop and phone width', async () => {
   assertNoProblems();
 });
 
-uiTest('an admin adds a colleague by email in settings', async () => {
+uiTest('an admin invites by email; the invitee sees the invitation, accepts and sees the workspace', async () => {
   const email = `${tag}.colleague@example.org`;
   const u = await su.collection('users').create({ email, password: PASSWORD, passwordConfirm: PASSWORD, name: 'Cole League', verified: true });
   // Monalisa is admin of Shared and shares no workspace with the new account
   const { ctx, p } = await open(mona, '/settings/members');
-  await p.getByRole('table').waitFor();
-  await p.getByLabel('Add').fill('nobody-' + email);
-  await p.getByRole('button', { name: 'Add member' }).click();
-  await p.getByRole('alert').getByText(/No pi-crm account uses/).waitFor();
+  await p.getByRole('table').first().waitFor();
+  // an address without an account gets the same answer as one with an account
+  const ghost = 'nobody-' + email;
+  await p.getByLabel('Email', { exact: true }).fill(ghost);
+  await p.getByRole('button', { name: 'Send invitation' }).click();
+  await p.getByRole('status').getByText('Invitation sent to ' + ghost + '.', { exact: false }).waitFor();
+  await p.getByRole('cell', { name: ghost, exact: true }).waitFor();
+  await p.getByRole('button', { name: 'Revoke the invitation of ' + ghost }).click();
+  await p.getByRole('status').getByText('Invitation revoked.').waitFor();
+  await p.getByRole('cell', { name: ghost, exact: true }).waitFor({ state: 'detached' });
 
-  await p.getByLabel('Add').fill(email.toUpperCase());
+  await p.getByLabel('Email', { exact: true }).fill(email.toUpperCase());
   await p.getByLabel('as').selectOption('viewer');
-  await p.getByRole('button', { name: 'Add member' }).click();
-  await p.getByRole('status').getByText('Member added.').waitFor();
-  await p.getByRole('cell', { name: /Cole League/ }).first().waitFor();
-  const m = await su.collection('workspace_members').getFirstListItem(su.filter('workspace = {:w} && user = {:u}', { w: ws.Shared, u: u.id }));
-  assert.equal(m.role, 'viewer');
+  await p.getByRole('button', { name: 'Send invitation' }).click();
+  await p.getByRole('status').getByText('Invitation sent to ' + email + '.', { exact: false }).waitFor();
+  await p.getByTestId('invitations').getByRole('cell', { name: email, exact: true }).waitFor();
+  // invited is not a member
+  const before = await su.collection('workspace_members').getList(1, 1, { filter: su.filter('workspace = {:w} && user = {:u}', { w: ws.Shared, u: u.id }) });
+  assert.equal(before.totalItems, 0);
   await shot(p, 'settings-members-desktop');
   await ctx.close();
+
+  // the colleague, in no workspace yet, sees the invitation and accepts it
+  const cole = await impersonate(su, email);
+  const { ctx: ctx2, p: p2 } = await open(cole, '/', { workspace: '' });
+  await p2.getByText('No workspace yet').waitFor();
+  const card = p2.getByTestId('my-invitations');
+  await card.getByText(/Monalisa invited you to/).waitFor();
+  await card.getByText('Shared', { exact: true }).waitFor();
+  await shot(p2, 'invitation-desktop');
+  await card.getByRole('button', { name: 'Accept the invitation to Shared' }).click();
+  await p2.getByRole('heading', { name: /Dashboard/ }).getByText(/Shared/).waitFor();
+  await p2.getByTestId('role').getByText('viewer').waitFor();
+  await card.waitFor({ state: 'detached' });
+  const m = await su.collection('workspace_members').getFirstListItem(su.filter('workspace = {:w} && user = {:u}', { w: ws.Shared, u: u.id }));
+  assert.equal(m.role, 'viewer');
+  await ctx2.close();
+
+  // and Monalisa's members tab shows the new member, with no pending invitation left
+  const { ctx: ctx3, p: p3 } = await open(mona, '/settings/members');
+  await p3.getByRole('cell', { name: /Cole League/ }).first().waitFor();
+  await p3.getByTestId('no-invitations').waitFor();
+  await ctx3.close();
   assertNoProblems();
 });

@@ -140,13 +140,22 @@ export const addEntry = (data) =>
 
 export const membersOf = (ws) =>
   pb.collection('workspace_members').getFullList({ filter: f('workspace = {:ws}', { ws }), expand: 'user', sort: 'created' });
-// by email: the users rule hides accounts the caller shares no workspace with
-export const addMember = (workspace, email, role) =>
-  pb.send(`/api/crm/workspaces/${encodeURIComponent(workspace)}/members`, { method: 'POST', body: { email, role } });
 export const setRole = (id, role) => pb.collection('workspace_members').update(id, { role });
 export const removeMember = (id) => pb.collection('workspace_members').delete(id);
-// users the caller can see: itself and the people it shares a workspace with
-export const knownUsers = () => pb.collection('users').getFullList({ sort: 'name' });
+
+// ---- invitations ----
+// Membership comes by invitation: an admin invites an email address, and the
+// account with it joins when it accepts. The server answers an invite the
+// same way whether or not the address has an account.
+export const inviteMember = (workspace, email, role) =>
+  pb.send(`/api/crm/workspaces/${encodeURIComponent(workspace)}/invitations`, { method: 'POST', body: { email, role } });
+export const invitationsOf = (ws) =>
+  pb.collection('workspace_invitations').getFullList({ filter: f('workspace = {:ws} && status = {:s}', { ws, s: 'pending' }), sort: '-created' });
+export const revokeInvitation = (id) => pb.send(`/api/crm/invitations/${encodeURIComponent(id)}/revoke`, { method: 'POST' });
+// the logged-in user's own pending invitations, with the workspace's and the inviter's names
+export const myInvitations = async () => (await pb.send('/api/crm/invitations', { method: 'GET' })).items || [];
+export const acceptInvitation = (id) => pb.send(`/api/crm/invitations/${encodeURIComponent(id)}/accept`, { method: 'POST' });
+export const declineInvitation = (id) => pb.send(`/api/crm/invitations/${encodeURIComponent(id)}/decline`, { method: 'POST' });
 
 // ---- API keys ----
 
