@@ -1,9 +1,10 @@
 // Package demo seeds the demo data of the README: Andy and Monalisa, their
 // private workspaces, a shared workspace owned by Andy where Monalisa is admin,
 // custom field definitions of several types, ~50 contacts with custom values,
-// lists and some timeline entries. Seeding is idempotent: every record is
-// found by its natural key before it is created, so running it again changes
-// nothing, and it all happens in one transaction.
+// lists, some timeline entries and a pending invitation of Andy to Monalisa's
+// workspace. Seeding is idempotent: every record is found by its natural key
+// before it is created, so running it again changes nothing, and it all
+// happens in one transaction.
 package demo
 
 import (
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pi-crm/pi-crm/services/members"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 )
@@ -79,6 +81,15 @@ var workspaces = []workspaceSpec{
 	{name: "Shared", owner: "andy@example.com", members: map[string]string{"monalisa@example.com": "admin"}, contacts: 20, offset: 30},
 }
 
+// invitations are pending when seeded: the invitee sees them after logging
+// in (memberships come by invitation, services/members), and the demo's
+// memberships stay as above until someone accepts.
+type invitationSpec struct{ workspace, from, to, role string }
+
+var invitations = []invitationSpec{
+	{workspace: "Monalisa's workspace", from: "monalisa@example.com", to: "andy@example.com", role: "viewer"},
+}
+
 type definitionSpec struct {
 	owner, workspace, name, label, typ string
 	options                            []string
@@ -128,6 +139,12 @@ func (r *run) all() error {
 
 	for _, d := range definitions {
 		if err := r.definition(d, users, wsByName); err != nil {
+			return err
+		}
+	}
+
+	for _, inv := range invitations {
+		if err := r.invitation(inv, users, wsByName); err != nil {
 			return err
 		}
 	}
@@ -223,6 +240,33 @@ func (r *run) workspace(spec workspaceSpec, users map[string]*core.Record) (*cor
 		}
 	}
 	return ws, nil
+}
+
+// invitation seeds a pending invitation unless one (in any state) exists or
+// the invitee is a member already.
+func (r *run) invitation(inv invitationSpec, users map[string]*core.Record, ws map[string]*core.Record) error {
+	w, to := ws[inv.workspace], users[inv.to]
+	if _, err := r.tx.FindFirstRecordByFilter(members.Collection, "workspace = {:w} && email = {:e}", dbx.Params{"w": w.Id, "e": inv.to}); err == nil {
+		return nil
+	}
+	if _, err := r.tx.FindFirstRecordByFilter("workspace_members", "workspace = {:w} && user = {:u}", dbx.Params{"w": w.Id, "u": to.Id}); err == nil {
+		return nil
+	}
+	col, err := r.tx.FindCollectionByNameOrId(members.Collection)
+	if err != nil {
+		return err
+	}
+	rec := core.NewRecord(col)
+	rec.Set("workspace", w.Id)
+	rec.Set("email", inv.to)
+	rec.Set("role", inv.role)
+	rec.Set("invited_by", users[inv.from].Id)
+	rec.Set("status", members.StatusPending)
+	rec.Set("expires_at", r.s.now().Add(members.Validity).UTC())
+	if err := r.tx.Save(rec); err != nil {
+		return fmt.Errorf("invitation of %s: %w", inv.to, err)
+	}
+	return nil
 }
 
 func (r *run) definition(d definitionSpec, users map[string]*core.Record, ws map[string]*core.Record) error {
