@@ -456,6 +456,13 @@ func TestInvitationsWithAPIKeys(t *testing.T) {
 	if e := entriesFor(t, f.env.App, members.Collection, inv.Id); len(e) != 1 || e[0].GetString("user") != f.owner.Id || e[0].GetString("api_key") == "" {
 		t.Errorf("audit of a key's invite: %v", e)
 	}
+	// the collection API: the key branch of the read rule (admin grant, workspace in reach)
+	for name, k := range map[string]string{"admin": admin, "contacts:read": reader, "other workspace": elsewhere} {
+		res := f.env.DoWithHeaders("GET", "/api/collections/"+members.Collection+"/records/"+inv.Id, "", withKey(k), nil)
+		if want := name == "admin"; (res.Status == 200) != want {
+			t.Errorf("%s key views the invitation: %d %s", name, res.Status, res.Body)
+		}
+	}
 	if res := f.env.DoWithHeaders("POST", "/api/crm/invitations/"+inv.Id+"/revoke", "", withKey(elsewhere), nil); res.Status != 404 {
 		t.Errorf("key of another workspace revokes: %d %s", res.Status, res.Body)
 	}
