@@ -51,19 +51,42 @@ var (
 )
 
 // member1100 is true when principal (an expression of a user id) holds one of
-// roles in the workspace wsExpr points at. The three conditions name the same
-// un-aliased @collection join: they hold for one and the same membership row.
-func member1100(wsExpr, principal string, roles []string) string {
+// roles in the workspace wsExpr points at. wsExpr is "id" (the workspace
+// itself), a relation path ending at the workspace ("workspace",
+// "contact.workspace") or, with textID, a text field holding a workspace id
+// (audit_logs.workspace, system_settings.scope_id).
+//
+// Through a relation the membership is a back-relation join from the
+// record's workspace: its ON clause (workspace_members.workspace = the
+// workspace) uses the (workspace, user) index whatever the principal, so the
+// two principal branches cost one small join per record, not a scan of the
+// memberships (an un-aliased @collection join under an OR of two branches
+// made counting 20k contacts 7x slower for users and 80x for keys). The
+// user and role conditions name the same join alias: they hold for one
+// and the same membership row.
+func member1100(wsExpr, principal string, roles []string, textID bool) string {
+	var prefix string
+	switch {
+	case textID:
+		prefix = "@collection.workspace_members."
+	case wsExpr == "id":
+		prefix = "workspace_members_via_workspace."
+	default:
+		prefix = wsExpr + ".workspace_members_via_workspace."
+	}
 	var b strings.Builder
-	b.WriteString("(@collection.workspace_members.workspace ?= " + wsExpr)
-	b.WriteString(" && @collection.workspace_members.user ?= " + principal)
+	b.WriteString("(")
+	if textID {
+		b.WriteString(prefix + "workspace ?= " + wsExpr + " && ")
+	}
+	b.WriteString(prefix + "user ?= " + principal)
 	if len(roles) < len(anyRole1100) {
 		b.WriteString(" && (")
 		for i, r := range roles {
 			if i > 0 {
 				b.WriteString(" || ")
 			}
-			b.WriteString(`@collection.workspace_members.role ?= "` + r + `"`)
+			b.WriteString(prefix + `role ?= "` + r + `"`)
 		}
 		b.WriteString(")")
 	}
@@ -90,8 +113,17 @@ func key1100(scope, wsExpr string) string {
 // access1100: a session user with one of roles in the workspace, or a key of
 // such a user that grants scope and may reach that workspace.
 func access1100(wsExpr string, roles []string, scope string) string {
-	return "((" + isUser1100 + " && " + member1100(wsExpr, "@request.auth.id", roles) + ") || (" +
-		key1100(scope, wsExpr) + " && " + member1100(wsExpr, "@request.auth.user", roles) + "))"
+	return accessAs1100(wsExpr, roles, scope, false)
+}
+
+// accessText1100 is access1100 for a workspace id held in a text field.
+func accessText1100(wsExpr string, roles []string, scope string) string {
+	return accessAs1100(wsExpr, roles, scope, true)
+}
+
+func accessAs1100(wsExpr string, roles []string, scope string, textID bool) string {
+	return "((" + isUser1100 + " && " + member1100(wsExpr, "@request.auth.id", roles, textID) + ") || (" +
+		key1100(scope, wsExpr) + " && " + member1100(wsExpr, "@request.auth.user", roles, textID) + "))"
 }
 
 // self1100: field holds the acting person's user id (a session's user, or a
@@ -248,12 +280,13 @@ func rules1100(app core.App) error {
 			`(workspace != "" && `+access1100("workspace", admins1100, "contacts:write")+")")),
 	}
 
-	set["audit_logs"] = readOnly1100("workspace", "admin", admins1100)
+	auditRead := p1100(accessText1100("workspace", admins1100, "admin"))
+	set["audit_logs"] = rules1100Set{list: auditRead, view: auditRead}
 	set["import_jobs"] = readOnly1100("workspace", "contacts:read", anyRole1100)
 	set["contact_merges"] = readOnly1100("workspace", "contacts:read", anyRole1100)
 
 	settingsAllowed := or1100(`(scope = "user" && `+self1100("scope_id", "admin", "")+")",
-		`(scope = "workspace" && `+access1100("scope_id", admins1100, "admin")+")")
+		`(scope = "workspace" && `+accessText1100("scope_id", admins1100, "admin")+")")
 	set["system_settings"] = rules1100Set{
 		list: p1100(settingsAllowed), view: p1100(settingsAllowed), create: p1100(settingsAllowed),
 		update: p1100(and1100(settingsAllowed, immutable1100("scope", "scope_id"))),
