@@ -10,20 +10,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
 )
-
-func requireIssue11(t *testing.T) {
-	t.Helper()
-	if os.Getenv("PICRM_ISSUE11") == "" {
-		t.Skip("enable with PICRM_ISSUE11=1 until the fix lands")
-	}
-}
 
 // probeFixture: andy owns "Shared" (A) and "Private" (B), each with contacts.
 type probeFixture struct {
@@ -238,7 +230,6 @@ func optionsTopic(topic string, options string) string {
 
 // F1: a workspace-restricted key's list filter cannot be broken out of.
 func TestProbeF1RestrictedFilterBreakout(t *testing.T) {
-	requireIssue11(t)
 	f := newProbeFixture(t)
 	key := f.key(t, map[string]any{"description": "f1", "scopes": []string{"contacts:read"}, "workspace": f.a.Id})
 
@@ -294,7 +285,6 @@ func TestProbeF1RestrictedFilterBreakout(t *testing.T) {
 
 // F2: expand obeys a key's scopes and its workspace, over REST and realtime.
 func TestProbeF2ExpandIgnoresKeyLimits(t *testing.T) {
-	requireIssue11(t)
 	f := newProbeFixture(t)
 	tplKey := f.key(t, map[string]any{"description": "f2 tpl", "scopes": []string{"templates:read"}, "workspace": f.a.Id})
 	cKey := f.key(t, map[string]any{"description": "f2 contacts", "scopes": []string{"contacts:read"}, "workspace": f.a.Id})
@@ -358,7 +348,6 @@ func TestProbeF2ExpandIgnoresKeyLimits(t *testing.T) {
 
 // F3: a key never creates a key stronger than itself.
 func TestProbeF3KeyMintsStrongerKey(t *testing.T) {
-	requireIssue11(t)
 	f := newProbeFixture(t)
 	parent := f.key(t, map[string]any{"description": "parent", "scopes": []string{"admin"}, "workspace": f.a.Id, "expires_in_days": 1})
 
@@ -440,7 +429,6 @@ func TestProbeF3KeyMintsStrongerKey(t *testing.T) {
 // F4: HEAD and GET give no signal about a back-relation filter on another
 // workspace's data.
 func TestProbeF4HeadOracle(t *testing.T) {
-	requireIssue11(t)
 	f := newProbeFixture(t)
 	andy := f.user
 	// the outsider's own workspace, which andy was added to (finding 6's way in)
@@ -506,7 +494,6 @@ func TestProbeF4HeadOracle(t *testing.T) {
 // F5: realtime options are read as PocketBase reads them (json/v2,
 // case-sensitive): a forbidden filter hidden behind a second key is refused.
 func TestProbeF5RealtimeOptionsCase(t *testing.T) {
-	requireIssue11(t)
 	f := newProbeFixture(t)
 	outsider, tok := f.env.User("eve@example.com")
 	ow := f.env.Workspace("Eve's", outsider, nil)

@@ -126,7 +126,6 @@ func probeExpr(path, field, op, v string) string {
 }
 
 func TestOracleFilters(t *testing.T) {
-	requireIssue11(t)
 	start := time.Now()
 	w := newWorld(t)
 	byName := map[string]*principal{}
