@@ -6,7 +6,6 @@ import (
 	"github.com/pi-crm/pi-crm/services/apikeys"
 	"github.com/pi-crm/pi-crm/services/apperr"
 	"github.com/pi-crm/pi-crm/services/members"
-	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 )
 
@@ -37,8 +36,8 @@ func registerMembers(app core.App, w *Wiring) {
 			}
 			return e.JSON(http.StatusAccepted, out)
 		}
-		w.route(se.Router, http.MethodPost, "/api/crm/workspaces/{id}/members", invite).Bind(apis.RequireAuth())
-		w.route(se.Router, http.MethodPost, "/api/crm/workspaces/{id}/invitations", invite).Bind(apis.RequireAuth())
+		w.route(se.Router, http.MethodPost, "/api/crm/workspaces/{id}/members", invite).Bind(requireCaller())
+		w.route(se.Router, http.MethodPost, "/api/crm/workspaces/{id}/invitations", invite).Bind(requireCaller())
 
 		// the invitee's own: sessions only (a key does not consent for its user)
 		w.route(se.Router, http.MethodGet, "/api/crm/invitations", func(e *core.RequestEvent) error {
@@ -51,7 +50,7 @@ func registerMembers(app core.App, w *Wiring) {
 				return apperr.ToAPI(err)
 			}
 			return e.JSON(http.StatusOK, map[string]any{"items": list})
-		}).Bind(apis.RequireAuth())
+		}).Bind(requireCaller())
 		w.route(se.Router, http.MethodPost, "/api/crm/invitations/{id}/accept", func(e *core.RequestEvent) error {
 			c, err := invitee(e)
 			if err != nil {
@@ -62,7 +61,7 @@ func registerMembers(app core.App, w *Wiring) {
 				return apperr.ToAPI(err)
 			}
 			return e.JSON(http.StatusOK, out)
-		}).Bind(apis.RequireAuth())
+		}).Bind(requireCaller())
 		w.route(se.Router, http.MethodPost, "/api/crm/invitations/{id}/decline", func(e *core.RequestEvent) error {
 			c, err := invitee(e)
 			if err != nil {
@@ -72,7 +71,7 @@ func registerMembers(app core.App, w *Wiring) {
 				return apperr.ToAPI(err)
 			}
 			return e.JSON(http.StatusOK, map[string]any{"status": members.StatusDeclined})
-		}).Bind(apis.RequireAuth())
+		}).Bind(requireCaller())
 
 		// the workspace's owners and admins withdraw one
 		w.route(se.Router, http.MethodPost, "/api/crm/invitations/{id}/revoke", func(e *core.RequestEvent) error {
@@ -84,7 +83,7 @@ func registerMembers(app core.App, w *Wiring) {
 				return apperr.ToAPI(err)
 			}
 			return e.JSON(http.StatusOK, map[string]any{"status": members.StatusRevoked})
-		}).Bind(apis.RequireAuth())
+		}).Bind(requireCaller())
 		return se.Next()
 	})
 }

@@ -349,3 +349,81 @@ async function loginAgainAs(pb) {
   other.authStore.save(pb.authStore.token, pb.authStore.record);
   return other;
 }
+
+// keyClient is a JS SDK client that authenticates every request with an API key.
+function keyClient(key) {
+  const pb = client();
+  pb.beforeSend = (url, options) => {
+    options.headers = { ...options.headers, 'X-Api-Key': key };
+    return { url, options };
+  };
+  return pb;
+}
+
+async function createKey(pb, body) {
+  return pb.send('/api/crm/api-keys', { method: 'POST', body: { description: `${tag} key`, ...body } });
+}
+
+// every record in a JSON value, at any depth of expand
+function recordsIn(value, out = []) {
+  if (Array.isArray(value)) value.forEach((v) => recordsIn(v, out));
+  else if (value && typeof value === 'object') {
+    if (value.collectionName && value.id) out.push(value);
+    Object.values(value).forEach((v) => recordsIn(v, out));
+  }
+  return out;
+}
+
+test("API keys: expand and minted keys obey the key's scopes and workspace (issue 11)", async (t) => {
+  await t.test('a templates:read key restricted to Shared expands no contact', async () => {
+    const { key } = await createKey(andy, { scopes: ['templates:read'], workspace: ws.Shared });
+    const pb = keyClient(key);
+    const workspaces = await pb.collection('workspaces').getFullList({ expand: 'contacts_via_workspace' });
+    assert.deepEqual(workspaces.map((w) => w.id), [ws.Shared], 'the key lists only its workspace');
+    const users = await pb.collection('users').getFullList({ expand: 'workspace_members_via_user.workspace.contacts_via_workspace' });
+    const leaked = recordsIn([workspaces, users]).filter((r) => r.collectionName === 'contacts');
+    assert.equal(leaked.length, 0, `contacts came back through expand: ${leaked.map((r) => r.id)}`);
+    // control: Andy himself does get contacts through the same expand
+    const own = await andy.collection('workspaces').getFullList({ expand: 'contacts_via_workspace' });
+    assert.ok(recordsIn(own).some((r) => r.collectionName === 'contacts'), 'control: expand works for a session');
+  });
+
+  await t.test('a contacts:read key restricted to Shared expands no private contact', async () => {
+    const { key } = await createKey(andy, { scopes: ['contacts:read'], workspace: ws.Shared });
+    const me = await keyClient(key).send('/api/crm/me', {});
+    const user = await keyClient(key).collection('users').getOne(me.user.id, { expand: 'workspaces_via_owner.contacts_via_workspace' });
+    const contacts = recordsIn(user).filter((r) => r.collectionName === 'contacts');
+    assert.ok(contacts.length > 0, 'control: Shared contacts come back');
+    assert.ok(contacts.every((c) => c.workspace === ws.Shared), 'a contact of another workspace came back');
+  });
+
+  await t.test('a restricted, expiring admin key mints no stronger key', async () => {
+    const { key, record: parent } = await createKey(andy, { scopes: ['admin'], workspace: ws.Shared, expires_in_days: 1 });
+    const pb = keyClient(key);
+    const { record: child } = await createKey(pb, { scopes: ['contacts:read'] });
+    assert.equal(child.workspace, ws.Shared, 'the child is restricted to the parent workspace');
+    assert.equal(child.expires_at, parent.expires_at, 'the child expires with the parent');
+    const err = await expectError(createKey(pb, { scopes: ['admin'], workspace: ws["Andy's workspace"] }), 403, 'a key for another workspace');
+    assert.equal(err.response?.data?.code, 'api_key_exceeds_parent');
+    await expectError(createKey(pb, { scopes: ['admin'], expires_in_days: 30 }), 403, 'a longer-lived key');
+  });
+});
+
+test('invitations: the invite answers alike for any email; the invitee sees it, no one joins uninvited (issue 11)', async () => {
+  const invite = (email) =>
+    mona.send(`/api/crm/workspaces/${ws["Monalisa's workspace"]}/members`, { method: 'POST', body: { email, role: 'viewer' } });
+  const known = await invite(ANDY); // Andy has an account (and the demo's pending invitation)
+  const unknown = await invite(`${tag}.nobody@example.org`);
+  assert.deepEqual({ ...known, email: '' }, { ...unknown, email: '' }, 'the answers differ beyond the email');
+  assert.equal(known.status, 'invited');
+
+  const mine = await andy.send('/api/crm/invitations', {});
+  const items = mine.items;
+  assert.ok(items.some((i) => i.workspace === ws["Monalisa's workspace"] || i.workspace?.id === ws["Monalisa's workspace"]),
+    `Andy does not see the invitation: ${JSON.stringify(mine).slice(0, 300)}`);
+  const viaCollection = await andy.collection('workspace_invitations').getFullList();
+  assert.ok(viaCollection.some((i) => i.workspace === ws["Monalisa's workspace"] && i.status === 'pending'));
+  // not a member until he accepts
+  const andysWorkspaces = await andy.collection('workspaces').getFullList();
+  assert.ok(!andysWorkspaces.some((w) => w.id === ws["Monalisa's workspace"]), 'Andy became a member without accepting');
+});
