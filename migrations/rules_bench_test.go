@@ -50,33 +50,11 @@ func BenchmarkContactsListRules(b *testing.B) {
 	// the baseline: same columns and rows, the pre-1764001100 read rule
 	contacts, _ := env.App.FindCollectionByNameOrId("contacts")
 	base := core.NewBaseCollection("contacts_rule_baseline")
-	for _, f := range contacts.Fields {
-		if f.GetName() == "id" {
-			continue
-		}
-		switch ff := f.(type) {
-		case *core.TextField:
-			c := *ff
-			c.Id = ""
-			base.Fields.Add(&c)
-		case *core.EmailField:
-			c := *ff
-			c.Id = ""
-			base.Fields.Add(&c)
-		case *core.RelationField:
-			c := *ff
-			c.Id = ""
-			base.Fields.Add(&c)
-		case *core.JSONField:
-			c := *ff
-			c.Id = ""
-			base.Fields.Add(&c)
-		case *core.AutodateField:
-			c := *ff
-			c.Id = ""
-			base.Fields.Add(&c)
-		}
+	fields, err := contacts.Fields.Clone()
+	if err != nil {
+		b.Fatal(err)
 	}
+	base.Fields = fields
 	base.AddIndex("idx_baseline_ws", false, "workspace, created", "")
 	oldRule := `@request.auth.id != "" && @request.auth.collectionName = "users" && (@collection.workspace_members.workspace ?= workspace && @collection.workspace_members.user ?= @request.auth.id)`
 	base.ListRule, base.ViewRule = &oldRule, &oldRule
