@@ -298,3 +298,35 @@ func TestAPIKeyLastUsed(t *testing.T) {
 		t.Fatal("last_used_at not set after use")
 	}
 }
+
+// The rules read a key's state from its record: revoking a key stops the
+// events of a realtime connection it opened, at once, without a reconnect.
+func TestAPIKeyRevokedStopsRealtime(t *testing.T) {
+	f := newKeyFixture(t)
+	res := f.env.Do("POST", "/api/crm/api-keys", f.token, map[string]any{"scopes": []string{"contacts:read"}})
+	if res.Status != http.StatusOK {
+		t.Fatalf("create key: %d %s", res.Status, res.Body)
+	}
+	key, _ := res.JSON()["key"].(string)
+	keyID, _ := res.JSON()["record"].(map[string]any)["id"].(string)
+
+	events := testutil.Subscribe(t, f.env, "", withKey(key), "contacts/*")
+	before := f.env.Create("contacts", map[string]any{"workspace": f.ws.Id, "primary_email": "before@x.org"})
+	if got := testutil.CollectUntil(events, before.Id, 3*time.Second); !got[before.Id] {
+		t.Fatal("control: no event before the revocation")
+	}
+	if res := f.env.Do("PATCH", "/api/collections/api_keys/records/"+keyID, f.token, map[string]any{"is_active": false}); res.Status != http.StatusOK {
+		t.Fatalf("revoke: %d %s", res.Status, res.Body)
+	}
+	after := f.env.Create("contacts", map[string]any{"workspace": f.ws.Id, "primary_email": "after@x.org"})
+	// a session's subscription sees the new contact: the wait is long enough
+	control := testutil.Subscribe(t, f.env, f.token, nil, "contacts/*")
+	later := f.env.Create("contacts", map[string]any{"workspace": f.ws.Id, "primary_email": "later@x.org"})
+	if got := testutil.CollectUntil(control, later.Id, 3*time.Second); !got[later.Id] {
+		t.Fatal("control: the session got no event")
+	}
+	got := testutil.CollectUntil(events, later.Id, 500*time.Millisecond)
+	if got[after.Id] || got[later.Id] {
+		t.Errorf("a revoked key still receives events: after=%v later=%v", got[after.Id], got[later.Id])
+	}
+}
