@@ -33,15 +33,15 @@ func apiKeyFromEvent(e *core.RequestEvent) *apikeys.Key {
 	return k
 }
 
-func registerAPIKeys(app core.App, w *Wiring, keys *apikeys.Service, log *auditor) {
+func registerAPIKeys(app core.App, crm *crmRoutes, keys *apikeys.Service, log *auditor) {
 	h := &apiKeyAuth{app: app, keys: keys, log: log}
 
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
 		se.Router.Bind(&hook.Handler[*core.RequestEvent]{Id: "picrmApiKey", Func: h.middleware, Priority: apiKeyPriority})
-		w.route(se.Router, http.MethodPost, "/api/crm/api-keys", h.create).Bind(requireCaller())
-		w.route(se.Router, http.MethodGet, "/api/crm/me", h.me).Bind(requireCaller())
 		return se.Next()
 	})
+	crm.add(http.MethodPost, "/api-keys", apikeys.ScopeAdmin, h.create)
+	crm.add(http.MethodGet, "/me", anyCaller, h.me)
 
 	app.OnBatchRequest().BindFunc(func(e *core.BatchRequestEvent) error {
 		if key := apiKeyFromEvent(e.RequestEvent); key != nil {
@@ -137,31 +137,27 @@ func errorCode(err error) string {
 	return "error"
 }
 
-func (h *apiKeyAuth) create(e *core.RequestEvent) error {
-	c := callerOf(e)
-	if err := c.RequireScope(apikeys.ScopeAdmin); err != nil {
-		return err
-	}
+func (h *apiKeyAuth) create(e *core.RequestEvent, c caller) error {
 	var in apikeys.CreateInput
 	if err := e.BindBody(&in); err != nil {
-		return apperr.ToAPI(apperr.BadRequest("api_key_invalid_input", "send JSON: {description, scopes, expires_in_days?, workspace?}"))
+		return apperr.BadRequest("api_key_invalid_input", "send JSON: {description, scopes, expires_in_days?, workspace?}")
 	}
 	created, err := h.keys.Create(c.User, c.Key, in, c.Actor)
 	if err != nil {
-		return apperr.ToAPI(err)
+		return err
 	}
 	return e.JSON(http.StatusOK, created)
 }
 
 // me is the original plan's "protected" route: who is calling, and with what.
-func (h *apiKeyAuth) me(e *core.RequestEvent) error {
-	u := callerOf(e).User
+func (h *apiKeyAuth) me(e *core.RequestEvent, c caller) error {
+	u := c.User
 	out := map[string]any{
 		"user":   map[string]any{"id": u.Id, "email": u.Email(), "name": u.GetString("name")},
 		"via":    "token",
 		"scopes": apikeys.AllScopes,
 	}
-	if key := apiKeyFromEvent(e); key != nil {
+	if key := c.Key; key != nil {
 		out["via"] = "api_key"
 		out["scopes"] = key.Scopes
 		out["api_key"] = map[string]any{"id": key.ID, "prefix": key.Prefix, "workspace": key.Workspace}

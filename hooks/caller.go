@@ -2,7 +2,6 @@ package hooks
 
 import (
 	"github.com/pi-crm/pi-crm/services/apikeys"
-	"github.com/pi-crm/pi-crm/services/apperr"
 	"github.com/pi-crm/pi-crm/services/audit"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
@@ -38,14 +37,6 @@ func requireCaller() *hook.Handler[*core.RequestEvent] {
 // Allows reports whether the caller may act with scope (sessions: always;
 // the user's own role is checked by the route).
 func (c caller) Allows(scope string) bool { return c.Key == nil || c.Key.Allows(scope) }
-
-// RequireScope is Allows as an error a route returns as it is.
-func (c caller) RequireScope(scope string) error {
-	if !c.Allows(scope) {
-		return apperr.ToAPI(scopeMissing(scope))
-	}
-	return nil
-}
 
 // Reaches reports whether the caller may reach workspace ws at all: a key
 // restricted to one workspace reaches no other.

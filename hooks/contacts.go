@@ -26,7 +26,7 @@ type contactsCore struct {
 // registerContactsCore wires issue 4's contact invariants. They live in
 // record model hooks, not request hooks, so that REST, batch, the CLI and
 // any service saving a contact all pass through them.
-func registerContactsCore(app core.App, w *Wiring, now func() time.Time) {
+func registerContactsCore(app core.App, crm *crmRoutes, now func() time.Time) {
 	cs := contacts.NewService(app)
 	tl := commlog.NewWriter(now)
 	c := &contactsCore{
@@ -38,10 +38,8 @@ func registerContactsCore(app core.App, w *Wiring, now func() time.Time) {
 	c.registerContactHooks(app)
 	c.registerCustomFieldHooks(app)
 	c.registerListHooks(app)
-	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
-		c.routes(se, w)
-		return se.Next()
-	})
+	crm.add(http.MethodGet, "/contacts/{id}/custom", apikeys.ScopeContactsRead, c.getCustom)
+	crm.add(http.MethodPost, "/contacts/{id}/custom", apikeys.ScopeContactsWrite, c.setCustom)
 }
 
 func (c *contactsCore) registerContactHooks(app core.App) {
@@ -109,32 +107,23 @@ func changedFields(rec *core.Record, fields []string) []string {
 	return out
 }
 
-func (c *contactsCore) routes(se *core.ServeEvent, w *Wiring) {
-	w.route(se.Router, http.MethodGet, "/api/crm/contacts/{id}/custom", c.getCustom).Bind(requireCaller())
-	w.route(se.Router, http.MethodPost, "/api/crm/contacts/{id}/custom", c.setCustom).Bind(requireCaller())
-}
-
 // contactFor returns the contact of the route for the caller: its own
 // membership decides, and an API key limited to one workspace sees no other.
-func (c *contactsCore) contactFor(e *core.RequestEvent, scope string) (*core.Record, string, error) {
-	who := callerOf(e)
-	if err := who.RequireScope(scope); err != nil {
-		return nil, "", err
-	}
+func (c *contactsCore) contactFor(e *core.RequestEvent, who caller) (*core.Record, string, error) {
 	rec, role, err := c.contacts.Access(who.UserID, e.Request.PathValue("id"))
 	if err != nil {
-		return nil, "", apperr.ToAPI(err)
+		return nil, "", err
 	}
 	if !who.Reaches(rec.GetString("workspace")) {
-		return nil, "", apperr.ToAPI(apperr.NotFound(contacts.CodeNotFound, "No contact with this id in your workspaces"))
+		return nil, "", apperr.NotFound(contacts.CodeNotFound, "No contact with this id in your workspaces")
 	}
 	return rec, role, nil
 }
 
 // GET /api/crm/contacts/{id}/custom: the definitions that apply to the
 // contact, each with its value; any member of the workspace may read.
-func (c *contactsCore) getCustom(e *core.RequestEvent) error {
-	rec, _, err := c.contactFor(e, apikeys.ScopeContactsRead)
+func (c *contactsCore) getCustom(e *core.RequestEvent, who caller) error {
+	rec, _, err := c.contactFor(e, who)
 	if err != nil {
 		return err
 	}
@@ -145,19 +134,19 @@ func (c *contactsCore) getCustom(e *core.RequestEvent) error {
 // with null, clears) the given values; the others stay. It saves the contact
 // through the same hooks as the collection API: same validation, same
 // transaction, same timeline entry.
-func (c *contactsCore) setCustom(e *core.RequestEvent) error {
+func (c *contactsCore) setCustom(e *core.RequestEvent, who caller) error {
 	var body struct {
 		Custom map[string]any `json:"custom"`
 	}
 	if err := e.BindBody(&body); err != nil || body.Custom == nil {
-		return apperr.ToAPI(apperr.BadRequest(customfields.CodeInvalid, `Send the values as {"custom": {"field_name": value}}`))
+		return apperr.BadRequest(customfields.CodeInvalid, `Send the values as {"custom": {"field_name": value}}`)
 	}
-	rec, role, err := c.contactFor(e, apikeys.ScopeContactsWrite)
+	rec, role, err := c.contactFor(e, who)
 	if err != nil {
 		return err
 	}
 	if !contacts.CanWrite(role) {
-		return apperr.ToAPI(contacts.ErrReadOnly)
+		return contacts.ErrReadOnly
 	}
 	merged := map[string]any{}
 	if err := rec.UnmarshalJSONField("custom", &merged); err != nil || merged == nil {
@@ -167,7 +156,7 @@ func (c *contactsCore) setCustom(e *core.RequestEvent) error {
 		merged[k] = v
 	}
 	rec.Set("custom", merged)
-	audit.Attach(rec, actorOf(e))
+	audit.Attach(rec, who.Actor)
 	if err := e.App.Save(rec); err != nil {
 		return err
 	}

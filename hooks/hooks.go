@@ -39,19 +39,22 @@ func Register(app core.App, cfg Config) *Wiring {
 
 	log := &auditor{app: app, now: now}
 	registerAudit(app, log)
-	registerAPIKeys(app, w, apikeys.NewService(app, now), log)
+	// every custom route is declared on crm and mounted in one group below
+	crm := newCRMRoutes(app, w)
+	registerAPIKeys(app, crm, apikeys.NewService(app, now), log)
 
 	registerWorkspaceHooks(app)
 	registerCampaignHooks(app)
-	registerSearch(app, w)
-	registerContactsCore(app, w, now)
-	w.Imports = registerImports(app, w, cfg.ImportRunner, now)
-	registerMerge(app, w, now)
-	registerMembers(app, w)
+	registerSearch(app, crm)
+	registerContactsCore(app, crm, now)
+	w.Imports = registerImports(app, crm, cfg.ImportRunner, now)
+	registerMerge(app, crm, now)
+	registerMembers(app, crm)
 
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{
 		Func: func(se *core.ServeEvent) error {
 			se.Router.BindFunc(guard.middleware)
+			crm.mount(se)
 			if cfg.Public != nil {
 				// the least specific pattern: every API route wins over it
 				static := apis.Static(cfg.Public, true)

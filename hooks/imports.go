@@ -15,6 +15,7 @@ import (
 	"github.com/pi-crm/pi-crm/services/contacts"
 	"github.com/pi-crm/pi-crm/services/customfields"
 	"github.com/pi-crm/pi-crm/services/imports"
+	"github.com/pi-crm/pi-crm/services/tenancy"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 )
@@ -25,19 +26,24 @@ const maxImportBytes = 2 << 30
 
 // registerImports wires CSV import and export (issue 5). runner runs the
 // jobs (nil: two workers); tests pass their own to wait for jobs.
-func registerImports(app core.App, w *Wiring, runner *imports.Runner, now func() time.Time) *imports.Service {
+func registerImports(app core.App, crm *crmRoutes, runner *imports.Runner, now func() time.Time) *imports.Service {
 	cs := contacts.NewService(app)
 	svc := imports.NewService(app, cs, customfields.NewService(app, cs), runner, now)
-	registerImportRoutes(app, w, svc)
+	registerImportRoutes(app, crm, svc)
 	return svc
 }
 
 type importsHandler struct {
+	app core.App
 	svc *imports.Service
 }
 
-func registerImportRoutes(app core.App, w *Wiring, svc *imports.Service) {
-	h := &importsHandler{svc: svc}
+func registerImportRoutes(app core.App, crm *crmRoutes, svc *imports.Service) {
+	h := &importsHandler{app: app, svc: svc}
+	crm.add(http.MethodPost, "/workspaces/{id}/import", apikeys.ScopeContactsWrite, h.start, apis.BodyLimit(maxImportBytes))
+	crm.add(http.MethodGet, "/workspaces/{id}/export", apikeys.ScopeContactsRead, h.export)
+	crm.add(http.MethodGet, "/import-jobs/{id}/errors.csv", apikeys.ScopeContactsRead, h.errors)
+	crm.add(http.MethodPost, "/import-jobs/{id}/undo", apikeys.ScopeContactsWrite, h.undo)
 	// a job's files go with its record, also when a deleted workspace takes
 	// its jobs along (cascade deletes run these hooks too)
 	app.OnRecordAfterDeleteSuccess("import_jobs").BindFunc(func(e *core.RecordEvent) error {
@@ -54,58 +60,42 @@ func registerImportRoutes(app core.App, w *Wiring, svc *imports.Service) {
 		} else if n > 0 {
 			app.Logger().Warn("imports: jobs interrupted by a restart marked failed", "count", n)
 		}
-		w.route(se.Router, http.MethodPost, "/api/crm/workspaces/{id}/import", h.start).
-			Bind(requireCaller(), apis.BodyLimit(maxImportBytes))
-		w.route(se.Router, http.MethodGet, "/api/crm/workspaces/{id}/export", h.export).Bind(requireCaller())
-		w.route(se.Router, http.MethodGet, "/api/crm/import-jobs/{id}/errors.csv", h.errors).Bind(requireCaller())
-		w.route(se.Router, http.MethodPost, "/api/crm/import-jobs/{id}/undo", h.undo).Bind(requireCaller())
 		return se.Next()
 	})
 }
 
-// access checks the key's scope, the key's workspace and the caller's role.
-// A workspace the caller is not a member of is a 404.
-func (h *importsHandler) access(e *core.RequestEvent, ws string, write bool) error {
-	scope := apikeys.ScopeContactsRead
+// errViewer is what a viewer gets from the routes that write.
+var errViewer = apperr.Forbidden(imports.CodeForbidden, "Viewers cannot import contacts: ask a workspace admin for the editor role")
+
+// access: the caller's role in ws, the editor role when write. A workspace
+// the caller is not a member of (or its key does not reach) is a 404.
+func (h *importsHandler) access(c caller, ws string, write bool) error {
+	min := tenancy.RoleViewer
 	if write {
-		scope = apikeys.ScopeContactsWrite
+		min = tenancy.RoleEditor
 	}
-	c := callerOf(e)
-	if err := c.RequireScope(scope); err != nil {
-		return err
-	}
-	notFound := apperr.ToAPI(apperr.NotFound(imports.CodeWorkspace, "No such workspace, or you are not a member of it"))
-	if !c.Reaches(ws) {
-		return notFound
-	}
-	role := h.svc.Role(ws, c.UserID)
-	if role == "" {
-		return notFound
-	}
-	if write && !imports.CanWrite(role) {
-		return apperr.ToAPI(apperr.Forbidden(imports.CodeForbidden, "Viewers cannot import contacts: ask a workspace admin for the editor role"))
-	}
-	return nil
+	_, err := c.Require(h.app, ws, min, errViewer)
+	return err
 }
 
 // POST /api/crm/workspaces/{id}/import, multipart: "options" (JSON, see
 // imports.Options) and "file" (the CSV). Returns the queued job at once
 // (202); follow it through the import_jobs record (realtime).
-func (h *importsHandler) start(e *core.RequestEvent) error {
+func (h *importsHandler) start(e *core.RequestEvent, c caller) error {
 	ws := e.Request.PathValue("id")
-	if err := h.access(e, ws, true); err != nil {
+	if err := h.access(c, ws, true); err != nil {
 		return err
 	}
 	if err := h.svc.CheckStart(imports.Input{Workspace: ws}); err != nil {
-		return apperr.ToAPI(err)
+		return err
 	}
 	mt, _, _ := mime.ParseMediaType(e.Request.Header.Get("Content-Type"))
 	if mt != "multipart/form-data" {
-		return apperr.ToAPI(apperr.BadRequest(imports.CodeInvalidFile, "send multipart/form-data with a \"file\" part (the CSV) and an optional \"options\" part (JSON)"))
+		return apperr.BadRequest(imports.CodeInvalidFile, "send multipart/form-data with a \"file\" part (the CSV) and an optional \"options\" part (JSON)")
 	}
 	mr, err := e.Request.MultipartReader()
 	if err != nil {
-		return apperr.ToAPI(apperr.BadRequest(imports.CodeInvalidFile, "the multipart body cannot be read: "+err.Error()))
+		return apperr.BadRequest(imports.CodeInvalidFile, "the multipart body cannot be read: "+err.Error())
 	}
 	var rawOpts []byte
 	var staged, fileName string
@@ -120,7 +110,7 @@ func (h *importsHandler) start(e *core.RequestEvent) error {
 			break
 		}
 		if err != nil {
-			return apperr.ToAPI(apperr.BadRequest(imports.CodeInvalidFile, "the upload was cut off or is not valid multipart: "+err.Error()))
+			return apperr.BadRequest(imports.CodeInvalidFile, "the upload was cut off or is not valid multipart: "+err.Error())
 		}
 		switch part.FormName() {
 		case "options":
@@ -128,46 +118,46 @@ func (h *importsHandler) start(e *core.RequestEvent) error {
 			rawOpts, err = io.ReadAll(io.LimitReader(part, imports.MaxOptionsBytes+1))
 		case "file":
 			if staged != "" {
-				return apperr.ToAPI(apperr.BadRequest(imports.CodeInvalidFile, "send one file per import"))
+				return apperr.BadRequest(imports.CodeInvalidFile, "send one file per import")
 			}
 			fileName = part.FileName()
 			staged, err = h.svc.Stage(part)
 		}
 		part.Close()
 		if err != nil {
-			return apperr.ToAPI(apperr.BadRequest(imports.CodeInvalidFile, "the upload could not be read: "+err.Error()))
+			return apperr.BadRequest(imports.CodeInvalidFile, "the upload could not be read: "+err.Error())
 		}
 	}
 	if staged == "" {
-		return apperr.ToAPI(apperr.BadRequest(imports.CodeInvalidFile, "the \"file\" part (the CSV file) is missing"))
+		return apperr.BadRequest(imports.CodeInvalidFile, "the \"file\" part (the CSV file) is missing")
 	}
 	opts, err := imports.ParseOptions(rawOpts)
 	if err != nil {
-		return apperr.ToAPI(err)
+		return err
 	}
 	// the limits (columns, new fields) before a job record or anything else
 	// is written: a clear 400 instead of a job that cannot finish
 	if err := h.svc.CheckUpload(staged, opts); err != nil {
-		return apperr.ToAPI(err)
+		return err
 	}
 	if fileName == "" {
 		fileName = "upload.csv"
 	}
-	job, err := h.svc.Start(imports.Input{Workspace: ws, FileName: fileName, Options: opts, Actor: actorOf(e)}, staged)
+	job, err := h.svc.Start(imports.Input{Workspace: ws, FileName: fileName, Options: opts, Actor: c.Actor}, staged)
 	staged = "" // Start moved or removed it
 	if err != nil {
-		return apperr.ToAPI(err)
+		return err
 	}
 	return e.JSON(http.StatusAccepted, job)
 }
 
-func (h *importsHandler) job(e *core.RequestEvent, write bool) (*core.Record, error) {
+func (h *importsHandler) job(e *core.RequestEvent, c caller, write bool) (*core.Record, error) {
 	job, err := h.svc.Job(e.Request.PathValue("id"))
 	if err != nil {
-		return nil, apperr.ToAPI(err)
+		return nil, err
 	}
 	// a job of a workspace the caller cannot see is a 404 like a missing one
-	if err := h.access(e, job.GetString("workspace"), write); err != nil {
+	if err := h.access(c, job.GetString("workspace"), write); err != nil {
 		return nil, err
 	}
 	return job, nil
@@ -175,8 +165,8 @@ func (h *importsHandler) job(e *core.RequestEvent, write bool) (*core.Record, er
 
 // GET /api/crm/import-jobs/{id}/errors.csv: the job's error report (row,
 // column, code, message), for any member of its workspace.
-func (h *importsHandler) errors(e *core.RequestEvent) error {
-	job, err := h.job(e, false)
+func (h *importsHandler) errors(e *core.RequestEvent, c caller) error {
+	job, err := h.job(e, c, false)
 	if err != nil {
 		return err
 	}
@@ -190,22 +180,22 @@ func (h *importsHandler) errors(e *core.RequestEvent) error {
 }
 
 // POST /api/crm/import-jobs/{id}/undo (editor+).
-func (h *importsHandler) undo(e *core.RequestEvent) error {
-	job, err := h.job(e, true)
+func (h *importsHandler) undo(e *core.RequestEvent, c caller) error {
+	job, err := h.job(e, c, true)
 	if err != nil {
 		return err
 	}
-	job, err = h.svc.Undo(job.Id, actorOf(e))
+	job, err = h.svc.Undo(job.Id, c.Actor)
 	if err != nil {
-		return apperr.ToAPI(err)
+		return err
 	}
 	return e.JSON(http.StatusOK, job)
 }
 
 // GET /api/crm/workspaces/{id}/export?columns=a,b&list=ID&q=term&cf.<name>=value
-func (h *importsHandler) export(e *core.RequestEvent) error {
+func (h *importsHandler) export(e *core.RequestEvent, c caller) error {
 	ws := e.Request.PathValue("id")
-	if err := h.access(e, ws, false); err != nil {
+	if err := h.access(c, ws, false); err != nil {
 		return err
 	}
 	v := e.Request.URL.Query()
@@ -220,7 +210,7 @@ func (h *importsHandler) export(e *core.RequestEvent) error {
 	}
 	// errors in the query are found before the first byte is sent
 	if err := h.svc.CheckExport(q); err != nil {
-		return apperr.ToAPI(err)
+		return err
 	}
 	e.Response.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	e.Response.Header().Set("Content-Disposition", `attachment; filename="contacts-`+ws+`.csv"`)
@@ -230,7 +220,7 @@ func (h *importsHandler) export(e *core.RequestEvent) error {
 		e.App.Logger().Error("export failed midway", "workspace", ws, "rows", n, "error", err)
 		return nil // the status is sent; the truncated file is all we can do
 	}
-	if err := audit.Log(e.App, audit.Entry{Actor: actorOf(e), Workspace: ws, Action: imports.ActionExport, EntityType: "contacts",
+	if err := audit.Log(e.App, audit.Entry{Actor: c.Actor, Workspace: ws, Action: imports.ActionExport, EntityType: "contacts",
 		Details: map[string]any{"rows": n, "list": q.List, "q": q.Q, "custom": q.Custom, "columns": q.Columns}}, h.svc.Now()); err != nil {
 		e.App.Logger().Error("export: audit entry not written", "error", err)
 	}

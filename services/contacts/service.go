@@ -141,7 +141,10 @@ func (s *Service) Access(userID, contactID string) (*core.Record, string, error)
 	if err != nil {
 		return nil, "", apperr.NotFound(CodeNotFound, "No contact with this id in your workspaces")
 	}
-	role := tenancy.Role(s.app, rec.GetString("workspace"), userID)
+	role, err := tenancy.Role(s.app, rec.GetString("workspace"), userID)
+	if err != nil {
+		return nil, "", err
+	}
 	if role == "" {
 		return nil, "", apperr.NotFound(CodeNotFound, "No contact with this id in your workspaces")
 	}

@@ -24,7 +24,6 @@ import (
 	"github.com/pi-crm/pi-crm/services/contacts"
 	"github.com/pi-crm/pi-crm/services/csvio"
 	"github.com/pi-crm/pi-crm/services/customfields"
-	"github.com/pi-crm/pi-crm/services/tenancy"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
@@ -59,7 +58,6 @@ const (
 	CodeNotFound       = "import_not_found"
 	CodeForbidden      = "import_forbidden"
 	CodeNotUndoable    = "import_not_undoable"
-	CodeWorkspace      = "workspace_not_found"
 	// CodeTooManyColumns: the file has more than MaxColumns columns.
 	CodeTooManyColumns = "import_too_many_columns"
 	// CodeTooManyNewFields: the mapping defines more than MaxNewFields fields.
@@ -162,11 +160,6 @@ func ParseOptions(raw []byte) (Options, error) {
 		return o, tooManyNewFields(n)
 	}
 	return o, nil
-}
-
-// Role returns userID's role in workspace ws ("" when not a member).
-func (s *Service) Role(ws, userID string) string {
-	return tenancy.Role(s.app, ws, userID)
 }
 
 // CanWrite reports whether role may import (and undo imports).

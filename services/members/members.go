@@ -22,7 +22,6 @@ import (
 
 // Stable error codes.
 const (
-	CodeWorkspaceNotFound    = "workspace_not_found"
 	CodeForbidden            = "member_forbidden"
 	CodeInvalid              = "member_invalid"
 	CodeInvitationNotFound   = "invitation_not_found"
@@ -111,8 +110,14 @@ func (s *Service) Invite(ws string, caller audit.Actor, in InviteInput) (Invited
 	}
 	out := Invited{Status: "invited", Email: email, Role: in.Role}
 	err := s.app.RunInTransaction(func(tx core.App) error {
-		if user, err := tx.FindAuthRecordByEmail("users", email); err == nil && tenancy.Role(tx, ws, user.Id) != "" {
-			return nil
+		if user, err := tx.FindAuthRecordByEmail("users", email); err == nil {
+			role, err := tenancy.Role(tx, ws, user.Id)
+			if err != nil {
+				return err
+			}
+			if role != "" {
+				return nil // already a member: answered alike, nothing stored
+			}
 		}
 		inv, err := tx.FindFirstRecordByFilter(Collection, "workspace = {:w} && email = {:e} && status = {:s}",
 			dbx.Params{"w": ws, "e": email, "s": StatusPending})
@@ -138,15 +143,11 @@ func (s *Service) Invite(ws string, caller audit.Actor, in InviteInput) (Invited
 	return out, nil
 }
 
+var errNotAdmin = apperr.Forbidden(CodeForbidden, "Only the workspace's owner and admins invite and manage members")
+
 func (s *Service) requireAdmin(app core.App, ws, userID string) error {
-	role := tenancy.Role(app, ws, userID)
-	if role == "" {
-		return apperr.NotFound(CodeWorkspaceNotFound, "No such workspace, or you are not a member of it")
-	}
-	if !tenancy.AtLeast(role, tenancy.RoleAdmin) {
-		return apperr.Forbidden(CodeForbidden, "Only the workspace's owner and admins invite and manage members")
-	}
-	return nil
+	_, err := tenancy.Require(app, ws, userID, tenancy.RoleAdmin, errNotAdmin)
+	return err
 }
 
 // Person is a user as an invitation shows it.
@@ -280,7 +281,11 @@ func (s *Service) Revoke(id string, caller audit.Actor, reaches func(ws string) 
 		}
 		// only its workspace's owners and admins can read it: to everyone
 		// else it does not exist
-		if !tenancy.AtLeast(tenancy.Role(tx, inv.GetString("workspace"), caller.UserID), tenancy.RoleAdmin) {
+		role, err := tenancy.Role(tx, inv.GetString("workspace"), caller.UserID)
+		if err != nil {
+			return err
+		}
+		if !tenancy.AtLeast(role, tenancy.RoleAdmin) {
 			return notFound()
 		}
 		if inv.GetString("status") != StatusPending {

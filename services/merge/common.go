@@ -78,9 +78,9 @@ var errNotFound = apperr.NotFound(contacts.CodeNotFound, "No contact with this i
 
 // memberRole returns the caller's role in workspace ws ("" = not a member,
 // or a key restricted to another workspace).
-func memberRole(tx core.App, c Caller, ws string) string {
+func memberRole(tx core.App, c Caller, ws string) (string, error) {
 	if c.KeyWorkspace != "" && c.KeyWorkspace != ws {
-		return ""
+		return "", nil
 	}
 	return tenancy.Role(tx, ws, c.UserID)
 }
@@ -92,7 +92,10 @@ func loadContact(tx core.App, c Caller, id string) (*core.Record, string, error)
 	if err != nil {
 		return nil, "", errNotFound.With("id", id)
 	}
-	role := memberRole(tx, c, rec.GetString("workspace"))
+	role, err := memberRole(tx, c, rec.GetString("workspace"))
+	if err != nil {
+		return nil, "", err
+	}
 	if role == "" {
 		return nil, "", errNotFound.With("id", id)
 	}

@@ -61,7 +61,10 @@ func (u *Undoer) undo(tx core.App, c Caller, mergeID string) (*UndoResult, error
 		return nil, notFound
 	}
 	ws := rec.GetString("workspace")
-	role := memberRole(tx, c, ws)
+	role, err := memberRole(tx, c, ws)
+	if err != nil {
+		return nil, err
+	}
 	if role == "" {
 		return nil, notFound
 	}

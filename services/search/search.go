@@ -25,9 +25,8 @@ import (
 
 // Stable error codes.
 const (
-	CodeInvalid           = "search_invalid"
-	CodeUnknownField      = "custom_field_unknown"
-	CodeWorkspaceNotFound = "workspace_not_found"
+	CodeInvalid      = "search_invalid"
+	CodeUnknownField = "custom_field_unknown"
 )
 
 // Limits that keep one request bounded.
