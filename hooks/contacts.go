@@ -2,7 +2,6 @@ package hooks
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/pi-crm/pi-crm/services/apikeys"
@@ -21,6 +20,7 @@ type contactsCore struct {
 	custom   *customfields.Service
 	lists    *lists.Service
 	timeline *commlog.Writer
+	writes   *contacts.Writes
 }
 
 // registerContactsCore wires issue 4's contact invariants. They live in
@@ -35,6 +35,7 @@ func registerContactsCore(app core.App, crm *crmRoutes, now func() time.Time) {
 		lists:    lists.NewService(app, tl),
 		timeline: tl,
 	}
+	c.writes = contacts.NewWrites(cs, c.custom, c.lists, tl)
 	c.registerContactHooks(app)
 	c.registerCustomFieldHooks(app)
 	c.registerListHooks(app)
@@ -54,57 +55,12 @@ func (c *contactsCore) registerContactHooks(app core.App) {
 	app.OnRecordCreate("contacts").BindFunc(prepare)
 	app.OnRecordUpdate("contacts").BindFunc(prepare)
 
+	// the rules of a contact write: services/contacts/writes.go
 	save := func(e *core.RecordEvent) error {
-		return inTx(e, func(tx core.App) error {
-			created := e.Record.IsNew()
-			changedBase := changedFields(e.Record, contacts.BaseFields)
-			plan, err := c.custom.PlanContact(tx, e.Record)
-			if err != nil {
-				return err
-			}
-			e.Record.Set("custom", plan.Copy())
-			if err := e.Next(); err != nil {
-				return c.contacts.DuplicateFromIndexError(tx, e.Record, err)
-			}
-			if err := c.custom.Apply(tx, e.Record.Id, plan); err != nil {
-				return err
-			}
-			ws := e.Record.GetString("workspace")
-			if created {
-				if err := c.timeline.System(tx, ws, e.Record.Id, "Contact created"); err != nil {
-					return err
-				}
-				if err := c.lists.AssignDefault(tx, e.Record); err != nil {
-					return err
-				}
-				return syncValueIndexesAsItGrows(tx, ws)
-			}
-			changed := changedBase
-			for _, n := range plan.Changed {
-				changed = append(changed, "custom."+n)
-			}
-			if len(changed) == 0 {
-				return nil
-			}
-			return c.timeline.System(tx, ws, e.Record.Id, "Contact updated: "+strings.Join(changed, ", "))
-		})
+		return inTx(e, func(tx core.App) error { return c.writes.Save(tx, e.Record, e.Next) })
 	}
 	app.OnRecordCreateExecute("contacts").BindFunc(save)
 	app.OnRecordUpdateExecute("contacts").BindFunc(save)
-}
-
-func changedFields(rec *core.Record, fields []string) []string {
-	if rec.IsNew() {
-		return nil
-	}
-	orig := rec.Original()
-	var out []string
-	for _, f := range fields {
-		if rec.GetString(f) != orig.GetString(f) {
-			out = append(out, f)
-		}
-	}
-	return out
 }
 
 // contactFor returns the contact of the route for the caller: its own

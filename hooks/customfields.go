@@ -3,7 +3,6 @@ package hooks
 import (
 	"github.com/pi-crm/pi-crm/services/apperr"
 	"github.com/pi-crm/pi-crm/services/customfields"
-	"github.com/pi-crm/pi-crm/services/search"
 	"github.com/pocketbase/pocketbase/core"
 )
 
@@ -99,19 +98,6 @@ func (c *contactsCore) registerCustomFieldHooks(app core.App) {
 			return syncDefinitionIndexes(tx, e.Record)
 		})
 	})
-}
-
-// syncValueIndexesAsItGrows builds a workspace's value indexes once a
-// contact create brings it to customfields.ValueIndexMinContacts contacts
-// (and, should raw-SQL writers have passed that number, at every hundredth
-// contact after it: SyncValueIndexes is two small queries when nothing is
-// missing). The count is the kept one (search.ContactCount): O(1).
-func syncValueIndexesAsItGrows(tx core.App, ws string) error {
-	n, err := search.ContactCount(tx.DB(), ws)
-	if err != nil || n < customfields.ValueIndexMinContacts || (n != customfields.ValueIndexMinContacts && n%100 != 0) {
-		return err
-	}
-	return customfields.SyncValueIndexes(tx, ws)
 }
 
 // syncDefinitionIndexes brings the value indexes of the workspaces that

@@ -1,52 +1,13 @@
 package contacts
 
-import (
-	"errors"
-	"strings"
-
-	"github.com/nyaruka/phonenumbers"
-	"github.com/pocketbase/ozzo-validation/v4/is"
-)
+import "github.com/pi-crm/pi-crm/services/contacts/normalize"
 
 // DefaultCountry is used for phone numbers without a country code when the
 // workspace has not chosen one.
-const DefaultCountry = "US"
+const DefaultCountry = normalize.DefaultCountry
 
-var (
-	errEmail = errors.New("is not a valid email address")
-	errPhone = errors.New("is not a valid phone number")
-)
+// NormalizeEmail returns raw trimmed and lower-cased (normalize.Email).
+func NormalizeEmail(raw string) (string, error) { return normalize.Email(raw) }
 
-// NormalizeEmail returns raw trimmed and lower-cased. Addresses are compared
-// case-insensitively by every mail system that matters to a small business,
-// so two spellings of one address are one person (and one duplicate).
-// An empty input stays empty (no email).
-func NormalizeEmail(raw string) (string, error) {
-	s := strings.ToLower(strings.TrimSpace(raw))
-	if s == "" {
-		return "", nil
-	}
-	// the same check as PocketBase's email field, so a value accepted here is
-	// never refused later by the collection's own validation
-	if err := is.EmailFormat.Validate(s); err != nil || strings.ContainsAny(s, " <>") {
-		return "", errEmail
-	}
-	return s, nil
-}
-
-// NormalizePhone returns raw in E.164 (+14155550100). A number without a
-// country code is read as a number of country (ISO 3166 alpha-2).
-func NormalizePhone(raw, country string) (string, error) {
-	s := strings.TrimSpace(raw)
-	if s == "" {
-		return "", nil
-	}
-	if country == "" {
-		country = DefaultCountry
-	}
-	num, err := phonenumbers.Parse(s, country)
-	if err != nil || !phonenumbers.IsValidNumber(num) {
-		return "", errPhone
-	}
-	return phonenumbers.Format(num, phonenumbers.E164), nil
-}
+// NormalizePhone returns raw in E.164 (normalize.Phone).
+func NormalizePhone(raw, country string) (string, error) { return normalize.Phone(raw, country) }

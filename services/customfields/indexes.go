@@ -37,7 +37,7 @@ import (
 // changes or deletes a definition or deletes a workspace
 // (hooks/customfields.go, hooks/workspaces.go), once the workspace has
 // ValueIndexMinContacts contacts: the contact create that reaches that
-// number syncs them (hooks/customfields.go), and so does the end of an
+// number syncs them (services/contacts/writes.go), and so does the end of an
 // import (which writes rows with raw SQL). Below it a search reads the
 // workspace's few contacts without them (a millisecond or two), and a new
 // workspace costs nothing: building a partial index reads the whole

@@ -24,7 +24,6 @@ import (
 	"strings"
 
 	"github.com/pi-crm/pi-crm/services/apperr"
-	"github.com/pi-crm/pi-crm/services/contacts"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 )
@@ -54,11 +53,18 @@ func IsInternal(ctx context.Context) bool {
 // Service validates and stores custom values and definitions.
 type Service struct {
 	app      core.App
-	contacts *contacts.Service
+	contacts Countries
+}
+
+// Countries is what custom values need of the contacts service: the default
+// phone country of a workspace (*contacts.Service; an interface because the
+// contacts service builds on this package).
+type Countries interface {
+	WorkspaceCountry(tx core.App, wsID string) string
 }
 
 // NewService returns a custom fields service.
-func NewService(app core.App, cs *contacts.Service) *Service {
+func NewService(app core.App, cs Countries) *Service {
 	return &Service{app: app, contacts: cs}
 }
 

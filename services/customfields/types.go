@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pi-crm/pi-crm/services/contacts"
+	"github.com/pi-crm/pi-crm/services/contacts/normalize"
 	"github.com/pi-crm/pi-crm/services/textclean"
 	"github.com/pocketbase/pocketbase/core"
 )
@@ -185,7 +185,7 @@ func (d Definition) Canonical(v any, country string) (string, error) {
 		if !ok {
 			return "", errors.New("must be an email address")
 		}
-		e, err := contacts.NormalizeEmail(s)
+		e, err := normalize.Email(s)
 		if err != nil {
 			return "", fmt.Errorf("%q is not a valid email address", s)
 		}
@@ -206,7 +206,7 @@ func (d Definition) Canonical(v any, country string) (string, error) {
 		if !ok {
 			return "", errors.New("must be a phone number")
 		}
-		p, err := contacts.NormalizePhone(s, country)
+		p, err := normalize.Phone(s, country)
 		if err != nil {
 			return "", fmt.Errorf("%q is not a valid phone number in %s: write it with its country code", s, orUS(country))
 		}
@@ -217,7 +217,7 @@ func (d Definition) Canonical(v any, country string) (string, error) {
 
 func orUS(c string) string {
 	if c == "" {
-		return contacts.DefaultCountry
+		return normalize.DefaultCountry
 	}
 	return c
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/pi-crm/pi-crm/services/contacts"
 	"github.com/pi-crm/pi-crm/services/csvio"
 	"github.com/pi-crm/pi-crm/services/customfields"
-	"github.com/pi-crm/pi-crm/services/search"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
@@ -242,8 +241,7 @@ func (e *engine) run(src io.Reader, actor audit.Actor) error {
 			return err
 		}
 	}
-	_ = e.s.app.DB().Select("id").From("contact_lists").
-		Where(dbx.HashExp{"workspace": e.ws, "is_primary": true}).Limit(1).Row(&e.defList)
+	e.defList = contacts.DefaultList(e.s.app.DB(), e.ws)
 	e.listID = e.opts.List
 
 	// parsing and validation (normalisation, phone numbers) run on their own
@@ -593,8 +591,10 @@ type action struct {
 	custom  map[string]any // new read copy
 	set     []customValue  // custom rows to write
 	before  *updatedEntry  // update: the values overwritten
-	changed []string       // update: changed field names, for the timeline
-	assign  []assignment   // list assignments to add
+	changed []string       // update: changed field names
+	// update: the changed base fields and custom names, for the timeline
+	changedBase, changedCustom []string
+	assign                     []assignment // list assignments to add
 }
 
 type assignment struct {
@@ -933,9 +933,7 @@ func (e *engine) newContact(p *prepared) (*action, *RowError) {
 	for _, cv := range a.set {
 		a.custom[cv.name] = customfields.Decode(cv.typ, cv.value)
 	}
-	if e.defList != "" {
-		a.assign = append(a.assign, assignment{e.ids.next(), e.defList, true})
-	}
+	// the default list's assignment is a rule of the create (contacts.BulkCreate)
 	if e.listID != "" && e.listID != e.defList {
 		a.assign = append(a.assign, assignment{e.ids.next(), e.listID, e.defList == ""})
 	}
@@ -1012,6 +1010,7 @@ func (e *engine) planUpdates(acts []*action, ids []string, byEmail, byPhone map[
 				a.base[i] = v
 				before.Base[csvio.BaseFields[i]] = old[i]
 				a.changed = append(a.changed, csvio.BaseFields[i])
+				a.changedBase = append(a.changedBase, csvio.BaseFields[i])
 			}
 		}
 		a.custom = map[string]any{}
@@ -1031,6 +1030,7 @@ func (e *engine) planUpdates(acts []*action, ids []string, byEmail, byPhone map[
 			a.set = append(a.set, cv)
 			a.custom[cv.name] = customfields.Decode(cv.typ, cv.value)
 			a.changed = append(a.changed, "custom."+cv.name)
+			a.changedCustom = append(a.changedCustom, cv.name)
 		}
 		if e.listID != "" && !inList[a.id] {
 			a.assign = append(a.assign, assignment{e.ids.next(), e.listID, !hasPrimary[a.id]})
@@ -1078,7 +1078,7 @@ func (e *engine) commit(acts []*action, next Counts, now string) error {
 			v       customValue
 		}
 		var newValues []newValue
-		created := "Contact created by import of " + e.fileName
+		src := contacts.Source(e.fileName)
 		for _, a := range acts {
 			if !a.create && a.before == nil && len(a.assign) == 0 {
 				continue
@@ -1109,20 +1109,20 @@ func (e *engine) commit(acts []*action, next Counts, now string) error {
 					return err
 				}
 			}
-			content := created
-			if !a.create {
-				if len(a.changed) == 0 {
-					continue
-				}
-				content = "Contact updated by import of " + e.fileName + ": " + strings.Join(a.changed, ", ")
+			if a.create {
+				continue // its entries are rules of the create (contacts.BulkCreate)
+			}
+			content, ok := contacts.BulkUpdatedEntry(src, a.changedBase, a.changedCustom)
+			if !ok {
+				continue
 			}
 			if err := insLog.add(e.ids.next(), e.ws, a.id, "system", "internal", content, now, now, now); err != nil {
 				return err
 			}
 		}
-		// the contacts first (the other rows refer to them), with their
-		// duplicate keys and count written set-based
-		if err := search.BulkInsert(db, e.ws, insContact.flush); err != nil {
+		// the contacts first (the other rows refer to them), with the rules
+		// of a create (match keys, count, timeline, default list) applied set-based
+		if err := contacts.BulkCreate(tx, contacts.Bulk{Workspace: e.ws, Source: src, Now: now, DefaultList: e.defList}, insContact.flush); err != nil {
 			return err
 		}
 		// The new contacts' values in (field_name, field_value) order, ids
@@ -1176,7 +1176,7 @@ func (e *engine) finish(actor audit.Actor) error {
 		// before the job says it is done, with one sort per index (cheaper
 		// than keeping them row by row during the import). An optimisation
 		// only: a failure is logged, the import stands.
-		if err := e.s.app.RunInTransaction(func(tx core.App) error { return customfields.SyncValueIndexes(tx, e.ws) }); err != nil {
+		if err := e.s.app.RunInTransaction(func(tx core.App) error { return contacts.BulkDone(tx, e.ws) }); err != nil {
 			e.s.app.Logger().Error("import: building the workspace's value indexes", "workspace", e.ws, "error", err)
 		}
 	}

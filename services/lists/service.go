@@ -115,10 +115,7 @@ func (s *Service) LogAssignment(tx core.App, a *core.Record, created, wasPrimary
 	var msg string
 	switch {
 	case created:
-		msg = fmt.Sprintf("Added to list %q", name)
-		if primary {
-			msg += " as primary list"
-		}
+		msg = addedEntry(name, primary)
 	case primary && !wasPrimary:
 		msg = fmt.Sprintf("Primary list set to %q", name)
 	case !primary && wasPrimary:
@@ -130,6 +127,25 @@ func (s *Service) LogAssignment(tx core.App, a *core.Record, created, wasPrimary
 		msg += fmt.Sprintf(" (was %q)", s.listName(tx, prevList))
 	}
 	return s.writeEntry(tx, a.GetString("contact"), msg)
+}
+
+// AddedEntry is the timeline entry of a contact added to list name (the
+// name of the previous primary list in prev, "" for none). Bulk writers
+// (contacts.BulkCreate) write the same entry.
+func AddedEntry(name string, primary bool, prev string) string {
+	msg := addedEntry(name, primary)
+	if prev != "" {
+		msg += fmt.Sprintf(" (was %q)", prev)
+	}
+	return msg
+}
+
+func addedEntry(name string, primary bool) string {
+	msg := fmt.Sprintf("Added to list %q", name)
+	if primary {
+		msg += " as primary list"
+	}
+	return msg
 }
 
 // LogRemoval writes the timeline entry of a deleted assignment, unless the
