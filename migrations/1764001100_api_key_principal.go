@@ -226,8 +226,10 @@ func rules1100(app core.App) error {
 	// owns: members of those workspaces read it; only its user changes it,
 	// and not through a key restricted to one workspace.
 	ownerWS := "user.workspaces_via_owner."
+	// a workspace's definition is read through membership only (its user
+	// may have left the workspace); a user-wide one by its user too
 	defRead := p1100(or1100(
-		self1100("user", "contacts:read", "workspace"),
+		`(workspace = "" && `+self1100("user", "contacts:read", "")+")",
 		`(workspace != "" && `+access1100("workspace", anyRole1100, "contacts:read")+")",
 		`(workspace = "" && ((`+isUser1100+" && "+ownerWS+"workspace_members_via_workspace.user ?= @request.auth.id) || ("+
 			key1100("contacts:read", ownerWS+"id")+" && "+ownerWS+"workspace_members_via_workspace.user ?= @request.auth.user)))",
@@ -272,11 +274,12 @@ func rules1100(app core.App) error {
 	logs.delete = p1100(and1100(*logs.delete, userEntry))
 	set["communication_logs"] = logs
 
-	insightRead := p1100(or1100(self1100("user", "contacts:read", "workspace"),
+	// as definitions: a workspace's insight through membership only
+	insightRead := p1100(or1100(`(workspace = "" && `+self1100("user", "contacts:read", "")+")",
 		`(workspace != "" && `+access1100("workspace", anyRole1100, "contacts:read")+")"))
 	set["ai_insights"] = rules1100Set{
 		list: insightRead, view: insightRead,
-		delete: p1100(or1100(self1100("user", "contacts:write", "workspace"),
+		delete: p1100(or1100(`(workspace = "" && `+self1100("user", "contacts:write", "")+")",
 			`(workspace != "" && `+access1100("workspace", admins1100, "contacts:write")+")")),
 	}
 
