@@ -23,7 +23,7 @@ type contactsCore struct {
 	writes   *contacts.Writes
 }
 
-// registerContactsCore wires issue 4's contact invariants. They live in
+// registerContactsCore wires the contact invariants. They live in
 // record model hooks, not request hooks, so that REST, batch, the CLI and
 // any service saving a contact all pass through them.
 func registerContactsCore(app core.App, crm *crmRoutes, now func() time.Time) {

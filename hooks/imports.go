@@ -24,7 +24,7 @@ import (
 // stops a runaway client from filling it).
 const maxImportBytes = 2 << 30
 
-// registerImports wires CSV import and export (issue 5). runner runs the
+// registerImports wires CSV import and export. runner runs the
 // jobs (nil: two workers); tests pass their own to wait for jobs.
 func registerImports(app core.App, crm *crmRoutes, runner *imports.Runner, now func() time.Time) *imports.Service {
 	cs := contacts.NewService(app)

@@ -151,4 +151,3 @@ func (c caller) Require(app core.App, ws, min string, below *apperr.Error) (stri
 	}
 	return tenancy.Require(app, ws, c.UserID, min, below)
 }
-

@@ -7,9 +7,8 @@ import (
 )
 
 // registerTextClean applies services/textclean's one rule (NUL and the
-// other C0 control characters but tab, LF and CR are stripped, issue 11
-// finding 8) to the text, editor, email and url fields of every record of a
-// pi-crm collection on create and update. It is a model hook, so REST,
+// other C0 control characters but tab, LF and CR are stripped) to the text,
+// editor, email and url fields of every record of a pi-crm collection on create and update. It is a model hook, so REST,
 // batch, custom routes, the CLI and services all pass through it; it runs
 // first (before the contact normalisation and the collection's own
 // validation), so those see the cleaned values. Custom values (a JSON

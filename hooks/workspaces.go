@@ -3,6 +3,7 @@ package hooks
 import (
 	"github.com/pi-crm/pi-crm/services/audit"
 	"github.com/pi-crm/pi-crm/services/customfields"
+	"github.com/pi-crm/pi-crm/services/tenancy"
 	"github.com/pocketbase/pocketbase/core"
 )
 
@@ -19,7 +20,7 @@ func registerWorkspaceHooks(app core.App) {
 			m := core.NewRecord(members)
 			m.Set("workspace", e.Record.Id)
 			m.Set("user", e.Record.GetString("owner"))
-			m.Set("role", "owner")
+			m.Set("role", tenancy.RoleOwner)
 			audit.Attach(m, audit.ActorOf(e.Record))
 			return txApp.Save(m)
 		})

@@ -154,7 +154,7 @@ var errCrash = errors.New("simulated crash")
 //
 // Whatever stops it (an error, a refused save, a panic) the job ends
 // completed or failed with its reason, never left running; what failed
-// batches committed is in the undo journal (issue 11, finding 7).
+// batches committed is in the undo journal.
 func (s *Service) Run(job *core.Record, src io.Reader, actor audit.Actor, progress func(Counts)) (counts Counts, err error) {
 	e := &engine{s: s, job: job, ws: job.GetString("workspace"), seen: map[string]int32{}, batchTimes: map[string]bool{}, contactIDs: newIDGen(),
 		ids: newIDGen(), progress: progress, fileName: job.GetString("file_name")}

@@ -14,7 +14,7 @@ import (
 // Limits of one import, checked before anything is written: at the route
 // when the upload's header is read (400), and again when the job plans its
 // columns (the CLI, or a file the route could not read), so a job never
-// starts writing what it cannot finish (issue 11, finding 7).
+// starts writing what it cannot finish.
 const (
 	// MaxColumns is the most columns a file may have. A contact has five
 	// base fields and a workspace a few dozen custom fields; more columns are

@@ -331,7 +331,7 @@ func (s *Service) RunLocal(in Input, src io.Reader, progress func(Counts)) (*cor
 
 // fail marks job failed with err. The job must end failed whatever its
 // in-memory record holds (a value over a field's limit made every save of
-// it fail and left jobs "running" forever, issue 11): the record as it is,
+// it fail and left jobs "running" forever): the record as it is,
 // then the stored record with only status and error changed, and as the
 // last resort an UPDATE of those two columns, which no field limit or hook
 // can refuse.

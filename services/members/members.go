@@ -1,6 +1,5 @@
-// Package members brings people into a workspace by invitation (issue 11,
-// finding 6): an owner or admin invites an email address, and the account
-// with that address becomes a member only when it accepts. Nobody is added
+// Package members brings people into a workspace by invitation: an owner or
+// admin invites an email address, and the account with that address becomes a member only when it accepts. Nobody is added
 // to a workspace without consent, and the invite answers the same whether or
 // not an account uses the address (or is already a member), so inviting is
 // no way to learn who has an account.

@@ -1,5 +1,5 @@
 // Package merge merges two contacts of a workspace into one and undoes such a
-// merge (issue 4, point 6). Two services, one per user action: Merger
+// merge. Two services, one per user action: Merger
 // (POST /api/crm/contacts/merge) and Undoer (POST /api/crm/contacts/merge/{id}/undo).
 // Each checks the caller's permission and writes its own timeline entries,
 // and does all its writes in one transaction.

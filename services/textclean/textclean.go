@@ -1,6 +1,6 @@
-// Package textclean is pi-crm's one rule for control characters in text
-// (issue 11, finding 8): U+0000 (NUL) and the other C0 control characters
-// except tab, line feed and carriage return are removed from every text
+// Package textclean is pi-crm's one rule for control characters in text:
+// U+0000 (NUL) and the other C0 control characters except
+// tab, line feed and carriage return are removed from every text
 // value before it is stored, whether it comes through the API (record
 // hooks), custom values (customfields) or an import (csvio), and from every
 // cell an export writes.
