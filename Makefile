@@ -8,7 +8,7 @@ DATA_DIR ?= pb_data
 HTTP     ?= 127.0.0.1:8090
 LDFLAGS  := -s -w
 
-.PHONY: run build build-pi test test-go test-js ui clean bench bench-smoke bench-tools
+.PHONY: run build build-pi test test-go test-js lint ui clean bench bench-smoke bench-tools
 
 ## run: build, seed the demo data when it is missing, serve on $(HTTP)
 run: build
@@ -48,6 +48,15 @@ test-go:
 test-js: build
 	cd e2e && npm ci --no-audit --no-fund
 	cd e2e && BIN=../$(BIN) node run.mjs
+
+## lint: golangci-lint (.golangci.yml, close to PocketBase's own: govet,
+## staticcheck, unused, ineffassign, ... and gofmt/goimports as formatter checks);
+## fails on any finding. The tool is pinned in tools/go.mod (its own module, so
+## the app's go.mod stays clean) and built by `go tool` on first use, then cached.
+## `make lint LINT_ARGS=--fix` applies the fixes it can (formatting included).
+LINT_ARGS ?=
+lint:
+	go tool -modfile=tools/go.mod golangci-lint run -c .golangci.yml $(LINT_ARGS) ./...
 
 ## bench: measure DESIGN.md's performance targets against baselines in the same
 ## run, print one markdown table (docs/BENCHMARKS.md). Not part of `make test`.
