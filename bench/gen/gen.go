@@ -119,7 +119,7 @@ func Generate(dir string, cfg Config) (*Manifest, error) {
 	if err := app.Bootstrap(); err != nil {
 		return nil, err
 	}
-	defer app.ResetBootstrapState()
+	defer app.ClearBootstrap()
 	// the real wiring: workspace owner membership, audit entries, contact
 	// invariants for the records saved through app.Save below
 	hooks.Register(app, hooks.Config{})

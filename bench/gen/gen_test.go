@@ -35,7 +35,7 @@ func openApp(t *testing.T, dir string) core.App {
 	if err := app.Bootstrap(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { app.ResetBootstrapState() })
+	t.Cleanup(func() { app.ClearBootstrap() })
 	return app
 }
 
