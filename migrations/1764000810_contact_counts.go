@@ -1,8 +1,6 @@
 package migrations
 
 import (
-	"github.com/pi-crm/pi-crm/services/search"
-	"github.com/pocketbase/pocketbase/core"
 	m "github.com/pocketbase/pocketbase/migrations"
 )
 
@@ -11,20 +9,10 @@ import (
 // workspace's index entries on every page. Migrations run in one
 // transaction, so no contact is written between the backfill and the
 // triggers.
+//
+// The SQL is frozen in 1764000810_contact_counts.up.sql / .down.sql (what
+// search.CountSchema and search.BackfillContactCounts produced; unchanged
+// since the migration was written).
 func init() {
-	m.Register(func(app core.App) error {
-		for _, q := range append(search.DropCountSchema(), search.CountSchema()...) {
-			if _, err := app.DB().NewQuery(q).Execute(); err != nil {
-				return err
-			}
-		}
-		return search.BackfillContactCounts(app)
-	}, func(app core.App) error {
-		for _, q := range search.DropCountSchema() {
-			if _, err := app.DB().NewQuery(q).Execute(); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	m.Register(sqlFileUpDown("1764000810_contact_counts"))
 }

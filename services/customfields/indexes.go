@@ -48,6 +48,13 @@ import (
 // contacts would cost seconds per change; indexes outside the list are left
 // alone (it alters tables in place, never recreates them).
 //
+// Run-time state, not schema: no migration builds them (a fresh install has
+// none), the migrations only drop them (1764000900 the shared ones of
+// 1764000410's first version, the downs every one), and
+// migrations/upgrade_test.go ignores exactly the names
+// idx_cf_<workspace>_<name> when it compares an upgraded database with a fresh
+// one. This file is the only run-time DDL of the app.
+//
 // Bounds: the first MaxValueIndexes field names of a workspace (by the
 // oldest definition) get one, multiselect fields never do (membership in a
 // JSON list is not an index range). Fields without an index are still
@@ -56,8 +63,8 @@ const (
 	ValueIndexPrefix      = "idx_cf_"
 	MaxValueIndexes       = 32
 	ValueIndexMinContacts = 1000
-	// legacyPrefix named the indexes shared by all workspaces (migration
-	// 1764000410), replaced by 1764000900.
+	// legacyPrefix named the indexes shared by all workspaces (the first
+	// version of migration 1764000410), dropped by 1764000900.
 	legacyPrefix = "idx_contacts_cf_"
 )
 
@@ -232,9 +239,8 @@ func dropIndex(tx core.App, name string) error {
 }
 
 // DropValueIndexes drops the value indexes of the given workspaces (a
-// deleted workspace), or every value index when none is given (the down
-// migrations: the custom column cannot be dropped while an index uses it),
-// the shared ones of migration 1764000410 included.
+// deleted workspace), or every value index when none is given (tests), the
+// shared ones of migration 1764000410's first version included.
 func DropValueIndexes(tx core.App, workspaces ...string) error {
 	var prefixes []string
 	if len(workspaces) == 0 {
@@ -248,10 +254,6 @@ func DropValueIndexes(tx core.App, workspaces ...string) error {
 	}
 	return dropPrefixed(tx, prefixes...)
 }
-
-// DropSharedValueIndexes drops the value indexes that migration 1764000410
-// built for all workspaces together.
-func DropSharedValueIndexes(tx core.App) error { return dropPrefixed(tx, legacyPrefix) }
 
 // dropPrefixed drops the value indexes whose names start with one of
 // prefixes.

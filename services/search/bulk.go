@@ -28,8 +28,10 @@ const bulkTable = "crm_bulk_insert"
 const bulkOff = `NOT EXISTS (SELECT 1 FROM ` + bulkTable + ` WHERE workspace = new.workspace)`
 
 // BulkInsertSchema creates the switch table and recreates the AFTER INSERT
-// triggers of MatchSchema and CountSchema with the switch (the migration;
-// idempotent).
+// triggers of MatchSchema and CountSchema with the switch, as BulkInsert
+// expects them. The app never runs them: migrations 1764000950 and
+// 1764001050 state their own SQL, and migrations/upgrade_test.go holds the
+// migrated schema equal to MatchSchema, CountSchema and these statements.
 func BulkInsertSchema() []string {
 	return []string{
 		`CREATE TABLE IF NOT EXISTS ` + bulkTable + ` (workspace TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID`,
@@ -37,18 +39,6 @@ func BulkInsertSchema() []string {
 		`CREATE TRIGGER crm_match_contacts_ai AFTER INSERT ON contacts WHEN ` + bulkOff + ` BEGIN ` + insertKeys("new.") + ` END`,
 		`DROP TRIGGER IF EXISTS crm_counts_contacts_ai`,
 		`CREATE TRIGGER crm_counts_contacts_ai AFTER INSERT ON contacts WHEN ` + bulkOff + ` BEGIN ` + countInc("new.") + ` END`,
-	}
-}
-
-// DropBulkInsertSchema undoes BulkInsertSchema: the triggers as MatchSchema
-// and CountSchema create them.
-func DropBulkInsertSchema() []string {
-	return []string{
-		`DROP TRIGGER IF EXISTS crm_match_contacts_ai`,
-		`CREATE TRIGGER crm_match_contacts_ai AFTER INSERT ON contacts BEGIN ` + insertKeys("new.") + ` END`,
-		`DROP TRIGGER IF EXISTS crm_counts_contacts_ai`,
-		`CREATE TRIGGER crm_counts_contacts_ai AFTER INSERT ON contacts BEGIN ` + countInc("new.") + ` END`,
-		`DROP TABLE IF EXISTS ` + bulkTable,
 	}
 }
 

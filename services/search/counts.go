@@ -10,7 +10,8 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 )
 
-// Contact counts per workspace (migration 1764000810_contact_counts): the
+// Contact counts per workspace (migration 1764000810_contact_counts states its
+// SQL, 1764000950_bulk_insert the AFTER INSERT trigger's switch): the
 // total of an unfiltered search page, the workspace's contact list.
 //
 // Counting is what an unfiltered list costs: COUNT(*) over the narrowest
@@ -30,7 +31,10 @@ import (
 const countsTable = "crm_contact_counts"
 
 // CountSchema returns the statements that create the count table and its
-// triggers (idempotent).
+// triggers as this package's SQL expects them (with BulkInsertSchema for the
+// AFTER INSERT trigger's switch). The app never runs them: migration
+// 1764000810 states its own SQL, and migrations/upgrade_test.go holds the
+// migrated schema equal to these statements.
 func CountSchema() []string {
 	inc := countInc
 	dec := func(p string) string {
@@ -57,18 +61,10 @@ func countInc(p string) string {
 			ON CONFLICT (workspace) DO UPDATE SET n = n + 1;`
 }
 
-// DropCountSchema undoes CountSchema.
-func DropCountSchema() []string {
-	return []string{
-		`DROP TRIGGER IF EXISTS crm_counts_workspaces_ad`, `DROP TRIGGER IF EXISTS crm_counts_contacts_au`,
-		`DROP TRIGGER IF EXISTS crm_counts_contacts_ad`, `DROP TRIGGER IF EXISTS crm_counts_contacts_ai`,
-		`DROP TABLE IF EXISTS ` + countsTable,
-	}
-}
-
-// BackfillContactCounts recounts every workspace (the migration; also a
-// repair). Run it in the transaction that creates the triggers, or with the
-// writer held, so no insert falls between the count and the triggers.
+// BackfillContactCounts recounts every workspace (a repair; the migration
+// states its own recount). Run it in the transaction that creates the
+// triggers, or with the writer held, so no insert falls between the count and
+// the triggers.
 func BackfillContactCounts(app core.App) error {
 	for _, q := range []string{
 		`DELETE FROM ` + countsTable,

@@ -7,8 +7,9 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 )
 
-// Match keys: the duplicate finder's precomputed state (migration
-// 1764000720_duplicate_keys).
+// Match keys: the duplicate finder's precomputed state (migrations
+// 1764000720_duplicate_keys, 1764000950_bulk_insert and
+// 1764001050_match_changes_columns state its SQL).
 //
 //   - crm_match_keys: one row per contact and reason that applies to it
 //     (workspace, reason, key, contact), plus the first name for the
@@ -76,7 +77,13 @@ func matchKeys(p string) []matchKey {
 var reasonOrder = []string{ReasonEmail, ReasonPhone, ReasonNameCompany, ReasonNameDomain, ReasonSimilarName}
 
 // MatchSchema returns the statements that create the finder's tables,
-// indexes and triggers (used by the migration; idempotent).
+// indexes and triggers as this package's SQL expects them (the key
+// expressions of matchKeys, the columns BulkInsert and RefreshDuplicates
+// write), with BulkInsertSchema for the AFTER INSERT trigger's switch. The app
+// never runs them: the migrations state their own SQL, and
+// migrations/upgrade_test.go holds the migrated schema equal to these
+// statements, so a change here without a new migration fails that test.
+// Benchmarks use them to drop and restore the triggers (idempotent).
 func MatchSchema() []string {
 	return []string{
 		`CREATE TABLE IF NOT EXISTS ` + keysTable + ` (workspace TEXT NOT NULL, reason TEXT NOT NULL, key TEXT NOT NULL,
@@ -110,7 +117,8 @@ func MatchSchema() []string {
 }
 
 // DropMatchSchema undoes MatchSchema (and drops the first version's group
-// count table, if present).
+// count table, if present); the first six statements drop the triggers only.
+// For benchmarks and tests, never run by the app.
 func DropMatchSchema() []string {
 	return []string{
 		`DROP TRIGGER IF EXISTS crm_match_workspaces_ad`, `DROP TRIGGER IF EXISTS crm_match_contacts_au`,
@@ -122,8 +130,8 @@ func DropMatchSchema() []string {
 }
 
 // BackfillMatchKeys writes the keys of every existing contact and builds
-// every workspace's found groups (the migration; also usable to rebuild
-// them).
+// every workspace's found groups (a repair; the migrations state their own
+// backfill).
 func BackfillMatchKeys(app core.App) error {
 	for _, t := range []string{keysTable, foundTable, changesTable} {
 		if _, err := app.DB().NewQuery(`DELETE FROM ` + t).Execute(); err != nil {
