@@ -4,11 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/pocketbase/dbx"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pocketbase/dbx"
 
 	"github.com/pi-crm/pi-crm/internal/testutil"
 	"github.com/pocketbase/pocketbase/core"

@@ -49,7 +49,7 @@ func TestTimelinePagedAndFiltered(t *testing.T) {
 		t.Fatalf("page 2: %v", ids)
 	}
 	// the contact's whole timeline, oldest first, includes its system entry
-	ids, total = list("viewer", `contact = "`+a+`" && type != "system"`, "timestamp", 1, 10)
+	ids, _ = list("viewer", `contact = "`+a+`" && type != "system"`, "timestamp", 1, 10)
 	assertJSON(t, ids, []string{e1, e2, e3, e4})
 	if _, n := list("viewer", `contact = "`+a+`" && type = "system"`, "", 1, 10); n != 1 {
 		t.Fatalf("system entries of A: %d", n)

@@ -20,7 +20,7 @@ func TestAPIKeyPrincipalMigrationKeepsKeys(t *testing.T) {
 	if err := app.Bootstrap(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = app.ResetBootstrapState() })
+	t.Cleanup(func() { _ = app.ClearBootstrap() })
 	if _, err := core.NewMigrationsRunner(app, core.SystemMigrations).Up(); err != nil {
 		t.Fatal(err)
 	}

@@ -133,7 +133,7 @@ func bareApp(t *testing.T) core.App {
 	if err := app.Bootstrap(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = app.ResetBootstrapState() })
+	t.Cleanup(func() { _ = app.ClearBootstrap() })
 	if _, err := core.NewMigrationsRunner(app, core.SystemMigrations).Up(); err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,8 @@ import (
 // (created_on, first_name, last_name, primary_email, primary_phone,
 // company) and the 10 custom fields, named as their definitions.
 func CSVHeader() []string {
-	h := []string{"created_on", "first_name", "last_name", "primary_email", "primary_phone", "company"}
+	h := make([]string, 0, 6+len(Fields))
+	h = append(h, "created_on", "first_name", "last_name", "primary_email", "primary_phone", "company")
 	for _, f := range Fields {
 		h = append(h, f.Name)
 	}

@@ -105,7 +105,7 @@ type Manifest struct {
 // dir/pb_data, dir/contacts.csv and dir/manifest.json.
 func Generate(dir string, cfg Config) (*Manifest, error) {
 	if cfg.N < 1 {
-		return nil, fmt.Errorf("N must be at least 1")
+		return nil, fmt.Errorf("n must be at least 1")
 	}
 	if cfg.Log == nil {
 		cfg.Log = func(string, ...any) {}

@@ -25,7 +25,7 @@ func TestPoolsGetTheirCaches(t *testing.T) {
 	app := pocketbase.NewWithConfig(cfg)
 	for round := 0; round < 2; round++ {
 		if round > 0 {
-			if err := app.ResetBootstrapState(); err != nil {
+			if err := app.ClearBootstrap(); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -52,7 +52,7 @@ func TestPoolsGetTheirCaches(t *testing.T) {
 			t.Fatalf("read pool max open %d, want %d", s.MaxOpenConnections, dbconfig.ReadConns)
 		}
 	}
-	if err := app.ResetBootstrapState(); err != nil {
+	if err := app.ClearBootstrap(); err != nil {
 		t.Fatal(err)
 	}
 }

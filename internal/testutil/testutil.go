@@ -7,13 +7,14 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"github.com/pi-crm/pi-crm/services/imports"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pi-crm/pi-crm/services/imports"
 
 	"github.com/pi-crm/pi-crm/hooks"
 	_ "github.com/pi-crm/pi-crm/migrations"

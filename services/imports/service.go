@@ -418,6 +418,7 @@ func (s *Service) RecoverInterrupted() (int, error) {
 		var c Counts
 		_ = job.UnmarshalJSONField("counts", &c)
 		// fail: a job record that cannot be saved as it is still ends failed
+		//nolint:staticcheck // ST1005: the job's failure, shown to the user as a sentence
 		s.fail(job, fmt.Errorf("The server stopped during this import. The first %d rows were imported completely "+
 			"(%d contacts created, %d updated) and nothing after them was written; undo this job, or import the file again "+
 			"with mode skip_existing or upsert to add the rest.", c.Committed, c.Created, c.Updated))

@@ -213,8 +213,9 @@ func deleteKeys(p string) string {
 // differences (nil when in sync). For tests and for an operator who suspects
 // drift; O(contacts).
 func CheckMatchKeys(app core.App) error {
-	var parts []string
-	for _, k := range matchKeys("c.") {
+	keys := matchKeys("c.")
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
 		parts = append(parts, keyRows(k, ""))
 	}
 	want := `SELECT * FROM (` + strings.Join(parts, " UNION ALL ") + `)`

@@ -87,7 +87,7 @@ func planFixture(t *testing.T) (*testutil.Env, *search.Service, string, []planCo
 func all(t *testing.T, svc *search.Service, ws, raw string) ([]string, []string, int) {
 	t.Helper()
 	var ids, plans []string
-	total := -1
+	var total int
 	for page := 1; ; page++ {
 		v, _ := url.ParseQuery(raw)
 		v.Set("workspace", ws)

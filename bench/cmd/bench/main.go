@@ -27,7 +27,7 @@ import (
 type config struct {
 	N, Conns, LatConns, Merges int
 	Seed                       uint64
-	Seconds                    time.Duration
+	Window                     time.Duration // per load measurement (BENCH_SECONDS)
 	Dir, Bin, PlainBin         string
 	SQLite3, Out               string
 	Keep                       bool
@@ -56,7 +56,7 @@ func loadConfig() config {
 	c := config{
 		N:        envInt("BENCH_N", 100_000),
 		Seed:     uint64(envInt("BENCH_SEED", 1)),
-		Seconds:  time.Duration(envInt("BENCH_SECONDS", 10)) * time.Second,
+		Window:   time.Duration(envInt("BENCH_SECONDS", 10)) * time.Second,
 		Conns:    envInt("BENCH_CONNS", 32),
 		LatConns: envInt("BENCH_LAT_CONNS", 1),
 		Merges:   envInt("BENCH_MERGES", 20),
@@ -67,7 +67,7 @@ func loadConfig() config {
 		Out:      os.Getenv("BENCH_OUT"),
 		Keep:     os.Getenv("BENCH_KEEP") == "1",
 	}
-	if c.N < 1 || c.Conns < 1 || c.LatConns < 1 || c.Seconds <= 0 {
+	if c.N < 1 || c.Conns < 1 || c.LatConns < 1 || c.Window <= 0 {
 		fmt.Fprintln(os.Stderr, "bench: BENCH_N, BENCH_CONNS, BENCH_LAT_CONNS and BENCH_SECONDS must be at least 1")
 		os.Exit(2)
 	}

@@ -37,13 +37,13 @@ type plainResult struct {
 func (b *bench) plainServer() plainResult {
 	var r plainResult
 	if _, err := os.Stat(b.cfg.PlainBin); err != nil {
-		b.note("stock PocketBase baseline skipped: %s not built (go build -o %s ./bench/cmd/plainpb)", b.cfg.PlainBin, b.cfg.PlainBin)
+		b.notef("stock PocketBase baseline skipped: %s not built (go build -o %s ./bench/cmd/plainpb)", b.cfg.PlainBin, b.cfg.PlainBin)
 		return r
 	}
 	logf("bench: stock PocketBase baseline")
 	srv, cold, err := startServer(b.cfg.PlainBin, b.dataDir, filepath.Join(b.runDir, "plain-server.log"))
 	if err != nil {
-		b.note("stock PocketBase baseline failed: %v", err)
+		b.notef("stock PocketBase baseline failed: %v", err)
 		return r
 	}
 	defer srv.stop()
@@ -72,7 +72,7 @@ const listTarget = "≥ 1,000 req/s at 32 conns, p99 ≤ 100 ms"
 // contacts.custom) through the collection API, with and without the total
 // count, against the plain collection listed the same way.
 func (b *bench) list() {
-	logf("bench: list, %s per run at %d connections", b.cfg.Seconds, b.cfg.Conns)
+	logf("bench: list, %s per run at %d connections", b.cfg.Window, b.cfg.Conns)
 	ws := b.m.Workspace
 	path := func(coll string, skipTotal bool) func(w, n int) string { return listPath(coll, ws, skipTotal) }
 	pid := b.srv.pid()
@@ -230,7 +230,7 @@ func (b *bench) merge() {
 			for _, f := range conflictFields(data) {
 				resolution[f] = "target"
 			}
-			b.note("merge: resolved conflicts %v to the target", sortedNames(resolution))
+			b.notef("merge: resolved conflicts %v to the target", sortedNames(resolution))
 			start = time.Now()
 			status, data, err = b.doJSON(http.MethodPost, "/api/crm/contacts/merge", body)
 			d = time.Since(start)
@@ -318,11 +318,11 @@ func (b *bench) importCLI() {
 	d, peak, err := runTimed(cmd)
 	if err != nil {
 		// a CLI that wants other arguments must not hide the route's figure
-		b.note("`pi-crm import` failed (%v: %s); measuring the import route instead", err, lastLines(out.String(), 3))
+		b.notef("`pi-crm import` failed (%v: %s); measuring the import route instead", err, lastLines(out.String(), 3))
 		b.importPending = true
 		return
 	}
-	b.note("`pi-crm import` said: %s", lastLines(out.String(), 2))
+	b.notef("`pi-crm import` said: %s", lastLines(out.String(), 2))
 	b.importRows(name, d, peak, baseline, base, baseRSS)
 }
 
@@ -414,7 +414,7 @@ func (b *bench) importRoute() {
 	}
 	d := time.Since(start)
 	peak, _ := procStatus(pid, "VmHWM")
-	b.note("import via the route: server peak RSS is the whole server's during the job")
+	b.notef("import via the route: server peak RSS is the whole server's during the job")
 	b.importRows(name, d, peak, b.importBaseline, b.importBaselineD, b.importBaselineRSS)
 }
 
@@ -446,7 +446,7 @@ func (b *bench) checkImported() {
 		TotalItems int `json:"totalItems"`
 	}
 	if err == nil && status == http.StatusOK && json.Unmarshal(data, &r) == nil {
-		b.note("import wrote %d contacts from %d CSV rows (%d dirty rows, %d of them invalid by design)",
+		b.notef("import wrote %d contacts from %d CSV rows (%d dirty rows, %d of them invalid by design)",
 			r.TotalItems, b.m.CSVRows, b.m.CSVDirtyRows, b.m.CSVInvalidRows)
 	}
 }
@@ -522,7 +522,7 @@ func (b *bench) exportRow(name string, rows int, d time.Duration, target, baseli
 		rat = base.Seconds() / d.Seconds()
 	}
 	if rows != b.m.N {
-		b.note("export returned %d data rows for %d contacts", rows, b.m.N)
+		b.notef("export returned %d data rows for %d contacts", rows, b.m.N)
 	}
 	b.add(row{name, fmt.Sprintf("%s (%d rows, %s)", rate(r), rows, ms(d)), target, baseline, ratio(rat),
 		verdict(r >= 100000 && rows == b.m.N)})

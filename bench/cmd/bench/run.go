@@ -51,7 +51,7 @@ type bench struct {
 }
 
 func (b *bench) add(r row) { b.rows = append(b.rows, r) }
-func (b *bench) note(format string, args ...any) {
+func (b *bench) notef(format string, args ...any) {
 	b.notes = append(b.notes, fmt.Sprintf(format, args...))
 }
 func (b *bench) fail(name, target string, err error) {
@@ -281,9 +281,9 @@ func (b *bench) loadRun(conns int, path func(w, n int) string) load.Result {
 }
 
 func (b *bench) loadRunOn(srv *server, conns int, path func(w, n int) string) load.Result {
-	res := load.Run(b.client, conns, b.cfg.Seconds, b.requestOn(srv, path))
+	res := load.Run(b.client, conns, b.cfg.Window, b.requestOn(srv, path))
 	if res.Errors > 0 {
-		b.note("%d of %d requests failed (%s)", res.Errors, res.Requests, res.FirstErr)
+		b.notef("%d of %d requests failed (%s)", res.Errors, res.Requests, res.FirstErr)
 	}
 	return res
 }
@@ -314,7 +314,7 @@ func (b *bench) print(loadStart, loadEnd string) {
 	fmt.Fprintf(&w, "- machine: %s, %d cores (nproc), %s, host %s\n", cpuModel(), nproc(), goVersion(), host)
 	fmt.Fprintf(&w, "- load average (1/5/15 min): %s at start, %s at end\n", loadStart, loadEnd)
 	fmt.Fprintf(&w, "- data: %s contacts × 10 custom fields (seed %d), %d merge pairs; load: %s per measurement, %d connections for lists, %d for latency rows\n",
-		thousands(b.m.N), b.m.Seed, len(b.m.MergePairs), b.cfg.Seconds, b.cfg.Conns, b.cfg.LatConns)
+		thousands(b.m.N), b.m.Seed, len(b.m.MergePairs), b.cfg.Window, b.cfg.Conns, b.cfg.LatConns)
 	fmt.Fprintf(&w, "- run time: %s\n\n", time.Since(b.started).Round(time.Second))
 	fmt.Fprintln(&w, "| measurement | figure | target (DESIGN.md) | baseline (same run) | ratio | result |")
 	fmt.Fprintln(&w, "| --- | --- | --- | --- | --- | --- |")

@@ -68,7 +68,7 @@ func (b *bench) sqliteImport() (time.Duration, int, error) {
 		return 0, 0, fmt.Errorf("sqlite3 import failed (%v): %s", err, lastLines(stderr.String(), 2))
 	}
 	c, e, _ := strings.Cut(counts, "|")
-	b.note("sqlite3 baseline import wrote %s contacts and %s custom_fields rows", c, e)
+	b.notef("sqlite3 baseline import wrote %s contacts and %s custom_fields rows", c, e)
 	return d, peak, nil
 }
 
@@ -77,7 +77,9 @@ func (b *bench) sqliteImport() (time.Duration, int, error) {
 // rows (one contact row with its custom JSON read copy, one EAV row per
 // non-empty custom value).
 func importSQL(schema, csvPath, ws string) (prep string, stmts []string) {
-	var cases, obj, vals []string
+	cases := make([]string, 0, len(gen.Fields))
+	obj := make([]string, 0, len(gen.Fields))
+	vals := make([]string, 0, len(gen.Fields))
 	for i, f := range gen.Fields {
 		cases = append(cases, fmt.Sprintf("WHEN '%s' THEN s.%s", f.Name, f.Name))
 		obj = append(obj, fmt.Sprintf("'%s', %s", f.Name, f.Name))
