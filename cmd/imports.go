@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -129,61 +128,6 @@ func NewImportCommand(app core.App) *cobra.Command {
 	c.Flags().StringArrayVar(&maps, "map", nil, "COLUMN=FIELD (base field, custom field, new:TYPE[:Label], or ignore); repeatable")
 	c.Flags().StringVar(&list, "list", "", "add imported contacts to this list id")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "validate and report without writing")
-	_ = c.MarkFlagRequired("workspace")
-	return c
-}
-
-// NewExportCommand returns "pi-crm export".
-func NewExportCommand(app core.App) *cobra.Command {
-	var workspace, outPath, list, q, columns string
-	c := &cobra.Command{
-		Use:          "export --workspace ID|NAME [--out FILE]",
-		Short:        "Export contacts with their custom fields as CSV",
-		Args:         cobra.NoArgs,
-		SilenceUsage: true,
-		RunE: func(c *cobra.Command, args []string) error {
-			if err := app.RunAllMigrations(); err != nil {
-				return err
-			}
-			ws, err := findWorkspace(app, workspace)
-			if err != nil {
-				return err
-			}
-			eq := imports.ExportQuery{Workspace: ws, List: list, Q: q}
-			if columns != "" {
-				eq.Columns = strings.Split(columns, ",")
-			}
-			var w io.Writer = c.OutOrStdout()
-			var f *os.File
-			if outPath != "" && outPath != "-" {
-				if f, err = os.Create(outPath); err != nil {
-					return err
-				}
-				defer f.Close()
-				w = f
-			}
-			bw := bufio.NewWriterSize(w, 64<<10)
-			n, err := importService(app).Export(bw, eq)
-			if err != nil {
-				return err
-			}
-			if err := bw.Flush(); err != nil {
-				return err
-			}
-			if f != nil {
-				if err := f.Close(); err != nil {
-					return err
-				}
-			}
-			fmt.Fprintf(c.ErrOrStderr(), "%d contacts exported\n", n)
-			return nil
-		},
-	}
-	c.Flags().StringVar(&workspace, "workspace", "", "workspace id or name (required)")
-	c.Flags().StringVar(&outPath, "out", "", "file to write (default: standard output)")
-	c.Flags().StringVar(&list, "list", "", "only contacts in this list id")
-	c.Flags().StringVar(&q, "q", "", "only contacts whose name, email or company starts with this")
-	c.Flags().StringVar(&columns, "columns", "", "comma-separated columns (default: base fields, then custom fields)")
 	_ = c.MarkFlagRequired("workspace")
 	return c
 }

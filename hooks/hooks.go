@@ -48,6 +48,7 @@ func Register(app core.App, cfg Config) *Wiring {
 	registerSearch(app, crm)
 	registerContactsCore(app, crm, now)
 	w.Imports = registerImports(app, crm, cfg.ImportRunner, now)
+	registerExport(app, crm, now)
 	registerMerge(app, crm, now)
 	registerMembers(app, crm)
 

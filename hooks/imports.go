@@ -6,12 +6,10 @@ import (
 	"mime"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/pi-crm/pi-crm/services/apikeys"
 	"github.com/pi-crm/pi-crm/services/apperr"
-	"github.com/pi-crm/pi-crm/services/audit"
 	"github.com/pi-crm/pi-crm/services/contacts"
 	"github.com/pi-crm/pi-crm/services/customfields"
 	"github.com/pi-crm/pi-crm/services/imports"
@@ -24,7 +22,7 @@ import (
 // stops a runaway client from filling it).
 const maxImportBytes = 2 << 30
 
-// registerImports wires CSV import and export. runner runs the
+// registerImports wires CSV import (the export: export.go). runner runs the
 // jobs (nil: two workers); tests pass their own to wait for jobs.
 func registerImports(app core.App, crm *crmRoutes, runner *imports.Runner, now func() time.Time) *imports.Service {
 	cs := contacts.NewService(app)
@@ -41,7 +39,6 @@ type importsHandler struct {
 func registerImportRoutes(app core.App, crm *crmRoutes, svc *imports.Service) {
 	h := &importsHandler{app: app, svc: svc}
 	crm.add(http.MethodPost, "/workspaces/{id}/import", apikeys.ScopeContactsWrite, h.start, apis.BodyLimit(maxImportBytes))
-	crm.add(http.MethodGet, "/workspaces/{id}/export", apikeys.ScopeContactsRead, h.export)
 	crm.add(http.MethodGet, "/import-jobs/{id}/errors.csv", apikeys.ScopeContactsRead, h.errors)
 	crm.add(http.MethodPost, "/import-jobs/{id}/undo", apikeys.ScopeContactsWrite, h.undo)
 	// a job's files go with its record, also when a deleted workspace takes
@@ -190,39 +187,4 @@ func (h *importsHandler) undo(e *core.RequestEvent, c caller) error {
 		return err
 	}
 	return e.JSON(http.StatusOK, job)
-}
-
-// GET /api/crm/workspaces/{id}/export?columns=a,b&list=ID&q=term&cf.<name>=value
-func (h *importsHandler) export(e *core.RequestEvent, c caller) error {
-	ws := e.Request.PathValue("id")
-	if err := h.access(c, ws, false); err != nil {
-		return err
-	}
-	v := e.Request.URL.Query()
-	q := imports.ExportQuery{Workspace: ws, List: v.Get("list"), Q: v.Get("q"), Custom: map[string]string{}}
-	if c := v.Get("columns"); c != "" {
-		q.Columns = strings.Split(c, ",")
-	}
-	for k, vals := range v {
-		if name, ok := strings.CutPrefix(k, "cf."); ok && len(vals) > 0 {
-			q.Custom[name] = vals[0]
-		}
-	}
-	// errors in the query are found before the first byte is sent
-	if err := h.svc.CheckExport(q); err != nil {
-		return err
-	}
-	e.Response.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	e.Response.Header().Set("Content-Disposition", `attachment; filename="contacts-`+ws+`.csv"`)
-	e.Response.WriteHeader(http.StatusOK)
-	n, err := h.svc.Export(e.Response, q)
-	if err != nil {
-		e.App.Logger().Error("export failed midway", "workspace", ws, "rows", n, "error", err)
-		return nil // the status is sent; the truncated file is all we can do
-	}
-	if err := audit.Log(e.App, audit.Entry{Actor: c.Actor, Workspace: ws, Action: imports.ActionExport, EntityType: "contacts",
-		Details: map[string]any{"rows": n, "list": q.List, "q": q.Q, "custom": q.Custom, "columns": q.Columns}}, h.svc.Now()); err != nil {
-		e.App.Logger().Error("export: audit entry not written", "error", err)
-	}
-	return nil
 }

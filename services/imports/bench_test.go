@@ -3,7 +3,6 @@ package imports_test
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -120,35 +119,5 @@ func BenchmarkImport(b *testing.B) {
 	}
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "contacts/s")
 	b.ReportMetric(float64(total)/cpu.Seconds(), "contacts/cpu-s")
-	b.ReportMetric(vmHWM(), "peak_MB")
-}
-
-// BenchmarkExport: rows/s exporting BENCH_N contacts with 10 custom values.
-//
-//	go test ./services/imports -run '^$' -bench Export -benchtime 3x
-func BenchmarkExport(b *testing.B) {
-	n := benchN()
-	path := benchFile(b, n)
-	f := newBenchFixture(b)
-	for i := 0; i < 10; i++ {
-		f.env.Create("custom_field_definitions", map[string]any{"user": f.owner.Id, "field_name": fmt.Sprintf("c%d", i), "label": fmt.Sprintf("C%d", i), "field_type": "text"})
-	}
-	src, _ := os.Open(path)
-	if _, _, err := f.svc.RunLocal(imports.Input{Workspace: f.ws.Id, FileName: "bench.csv", Options: imports.Options{Mode: imports.ModeCreate}}, src, nil); err != nil {
-		b.Fatal(err)
-	}
-	src.Close()
-	b.ResetTimer()
-	rows := 0
-	c0 := cpuTime()
-	for i := 0; i < b.N; i++ {
-		k, err := f.svc.Export(io.Discard, imports.ExportQuery{Workspace: f.ws.Id})
-		if err != nil || k != n {
-			b.Fatalf("%d %v", k, err)
-		}
-		rows += k
-	}
-	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
-	b.ReportMetric(float64(rows)/(cpuTime()-c0).Seconds(), "rows/cpu-s")
 	b.ReportMetric(vmHWM(), "peak_MB")
 }

@@ -68,7 +68,6 @@ const (
 const (
 	ActionImport = "import"
 	ActionUndo   = "import.undo"
-	ActionExport = "export"
 )
 
 // Options of an import.

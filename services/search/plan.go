@@ -47,81 +47,17 @@ type plan struct {
 // page ids (two for an ascending custom sort whose page reaches the
 // contacts without a value), the page's records and their custom values.
 func (s *Service) Search(q Query) (*Result, error) {
-	lit, err := customfields.WorkspaceLiteral(q.Workspace)
-	if err != nil {
-		return nil, invalid("workspace: " + err.Error())
-	}
-	b := &sqlBuilder{params: dbx.Params{"ws": q.Workspace, "cap": probeCap}, nonNull: map[string]bool{}, ws: q.Workspace, wsLit: lit}
-	var defs map[string]fieldDef
-	loadDefs := func() (map[string]fieldDef, error) {
-		if defs != nil {
-			return defs, nil
-		}
-		var err error
-		if defs, err = s.definitions(q.Workspace); err != nil {
-			return nil, err
-		}
-		b.valueIdx, err = customfields.ValueIndexes(s.app, q.Workspace)
-		return defs, err
-	}
-	b.termCondition(q.Q, q.Match)
-	if q.List != "" {
-		p := b.param(q.List)
-		idset := `SELECT a.contact FROM contact_list_assignments a WHERE a.list = ` + p
-		b.conds = append(b.conds, cond{
-			check: `EXISTS (SELECT 1 FROM contact_list_assignments a WHERE a.contact = c.id AND a.list = ` + p + `)`,
-			idset: idset,
-			what:  "list",
-			probe: `SELECT count(*) FROM (` + idset + ` LIMIT {:cap})`,
-		})
-	}
-	for _, f := range q.Filters {
-		if text, ok := baseColumns[f.Field]; ok && !f.Custom {
-			if err := b.baseCondition(f, text); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		all, err := loadDefs()
-		if err != nil {
-			return nil, err
-		}
-		d, ok := all[f.Field]
-		if !ok {
-			return nil, unknownField(f.Field)
-		}
-		if err := b.customCondition(f, d); err != nil {
-			return nil, err
-		}
-	}
-	sp, err := b.sortBy(q.Sort, loadDefs)
+	b, sp, err := s.build(q)
 	if err != nil {
 		return nil, err
 	}
-	b.mergeRanges()
-
 	res := &Result{Page: q.Page, PerPage: q.PerPage, Items: json.RawMessage("[]")}
-	// selectivity: the best-driving condition and its capped match count
-	best, bestN := -1, math.MaxInt
-	for i, c := range b.conds {
-		if c.index == "" && c.probe == "" {
-			continue
-		}
-		probe := c.probe
-		if c.index != "" {
-			probe = `SELECT count(*) FROM (SELECT 1 FROM contacts c INDEXED BY ` + c.index +
-				` WHERE c.workspace = ` + b.wsLit + ` AND ` + c.check + ` LIMIT {:cap})`
-		}
-		var n int
-		if err := s.app.DB().NewQuery(probe).Bind(b.params).Row(&n); err != nil {
-			return nil, fmt.Errorf("search probe: %w", err)
-		}
-		if n < bestN {
-			best, bestN = i, n
-		}
-		if n == 0 {
-			return res, nil // nothing can match
-		}
+	best, none, err := s.pickDriver(b)
+	if err != nil {
+		return nil, err
+	}
+	if none {
+		return res, nil // nothing can match
 	}
 
 	if len(b.conds) == 0 {
@@ -171,6 +107,93 @@ func (s *Service) Search(q Query) (*Result, error) {
 	res.IDs = ids
 	res.Items, err = s.items(ids)
 	return res, err
+}
+
+// build parses q's conditions and sort into SQL (the checks, id sets,
+// probes and index ranges of each condition). It reads the definitions and
+// value indexes only when q names a custom field.
+func (s *Service) build(q Query) (*sqlBuilder, sortSpec, error) {
+	lit, err := customfields.WorkspaceLiteral(q.Workspace)
+	if err != nil {
+		return nil, sortSpec{}, invalid("workspace: " + err.Error())
+	}
+	b := &sqlBuilder{params: dbx.Params{"ws": q.Workspace, "cap": probeCap}, nonNull: map[string]bool{}, ws: q.Workspace, wsLit: lit}
+	var defs map[string]fieldDef
+	loadDefs := func() (map[string]fieldDef, error) {
+		if defs != nil {
+			return defs, nil
+		}
+		var err error
+		if defs, err = s.definitions(q.Workspace); err != nil {
+			return nil, err
+		}
+		b.valueIdx, err = customfields.ValueIndexes(s.app, q.Workspace)
+		return defs, err
+	}
+	b.termCondition(q.Q, q.Match)
+	if q.List != "" {
+		p := b.param(q.List)
+		idset := `SELECT a.contact FROM contact_list_assignments a WHERE a.list = ` + p
+		b.conds = append(b.conds, cond{
+			check: `EXISTS (SELECT 1 FROM contact_list_assignments a WHERE a.contact = c.id AND a.list = ` + p + `)`,
+			idset: idset,
+			what:  "list",
+			probe: `SELECT count(*) FROM (` + idset + ` LIMIT {:cap})`,
+		})
+	}
+	for _, f := range q.Filters {
+		if text, ok := baseColumns[f.Field]; ok && !f.Custom {
+			if err := b.baseCondition(f, text); err != nil {
+				return nil, sortSpec{}, err
+			}
+			continue
+		}
+		all, err := loadDefs()
+		if err != nil {
+			return nil, sortSpec{}, err
+		}
+		d, ok := all[f.Field]
+		if !ok {
+			return nil, sortSpec{}, unknownField(f.Field)
+		}
+		if err := b.customCondition(f, d); err != nil {
+			return nil, sortSpec{}, err
+		}
+	}
+	sp, err := b.sortBy(q.Sort, loadDefs)
+	if err != nil {
+		return nil, sortSpec{}, err
+	}
+	b.mergeRanges()
+	return b, sp, nil
+}
+
+// pickDriver probes each condition an index or id set serves and returns
+// the most selective one (-1 when none is probed), or none when a probe
+// found no match at all (nothing can match).
+func (s *Service) pickDriver(b *sqlBuilder) (best int, none bool, err error) {
+	best, bestN := -1, math.MaxInt
+	for i, c := range b.conds {
+		if c.index == "" && c.probe == "" {
+			continue
+		}
+		probe := c.probe
+		if c.index != "" {
+			probe = `SELECT count(*) FROM (SELECT 1 FROM contacts c INDEXED BY ` + c.index +
+				` WHERE c.workspace = ` + b.wsLit + ` AND ` + c.check + ` LIMIT {:cap})`
+		}
+		var n int
+		if err := s.app.DB().NewQuery(probe).Bind(b.params).Row(&n); err != nil {
+			return -1, false, fmt.Errorf("search probe: %w", err)
+		}
+		if n < bestN {
+			best, bestN = i, n
+		}
+		if n == 0 {
+			return best, true, nil
+		}
+	}
+	return best, false, nil
 }
 
 // walkPays says whether walking the sort index (reading about

@@ -25,7 +25,9 @@ import (
 	_ "github.com/pi-crm/pi-crm/migrations"
 	"github.com/pi-crm/pi-crm/services/contacts"
 	"github.com/pi-crm/pi-crm/services/customfields"
+	"github.com/pi-crm/pi-crm/services/export"
 	"github.com/pi-crm/pi-crm/services/imports"
+	"github.com/pi-crm/pi-crm/services/search"
 	"github.com/pocketbase/pocketbase"
 )
 
@@ -67,7 +69,7 @@ func run(dir, ws, file string) error {
 	if file == "export" {
 		for i := 0; i < 3; i++ {
 			t := time.Now()
-			n, err := svc.Export(io.Discard, imports.ExportQuery{Workspace: ws})
+			n, err := export.NewService(app, customfields.NewService(app, cs), time.Now).Export(io.Discard, export.Query{Query: search.Query{Workspace: ws}})
 			if err != nil {
 				return err
 			}

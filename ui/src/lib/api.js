@@ -26,14 +26,26 @@ export function formatDate(s) {
 
 // ---- contacts ----
 
-// searchContacts uses the indexed search route (services/search): term,
-// list and custom-field filters, sort, pages.
-export function searchContacts(ws, { q = '', list = '', filters = [], sort = '', page = 1, perPage = 25 } = {}) {
-  const params = new URLSearchParams({ workspace: ws, page: String(page), perPage: String(perPage) });
+// contactQuery is a view's contact query as the search route's parameters
+// (term, match, list and custom-field filters, sort). The export route takes
+// the same ones, so an export writes exactly the contacts the view pages.
+export function contactQuery({ q = '', match = '', list = '', filters = [], sort = '' } = {}) {
+  const params = new URLSearchParams();
   if (q.trim()) params.set('q', q.trim());
+  if (match) params.set('match', match);
   if (list) params.set('list', list);
   if (sort) params.set('sort', sort);
   for (const flt of filters) params.append('filter', `${flt.field}:${flt.op}:${flt.value ?? ''}`);
+  return params;
+}
+
+// searchContacts uses the indexed search route (services/search): a page of
+// contactQuery's contacts.
+export function searchContacts(ws, { page = 1, perPage = 25, ...query } = {}) {
+  const params = contactQuery(query);
+  params.set('workspace', ws);
+  params.set('page', String(page));
+  params.set('perPage', String(perPage));
   return pb.send('/api/crm/contacts/search?' + params.toString(), { method: 'GET' });
 }
 
@@ -211,8 +223,10 @@ export async function download(path, fallbackName) {
   saveBlob(blob, /filename="?([^";]+)"?/.exec(cd)?.[1] || fallbackName);
 }
 
-export function downloadExport(ws, params = {}) {
-  const qs = new URLSearchParams(params).toString();
+// downloadExport downloads every contact of contactQuery(query) as CSV, in
+// its sort order (no sort: creation order).
+export function downloadExport(ws, query = {}) {
+  const qs = contactQuery(query).toString();
   return download(`/api/crm/workspaces/${encodeURIComponent(ws)}/export${qs ? '?' + qs : ''}`, 'contacts.csv');
 }
 

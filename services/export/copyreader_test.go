@@ -1,4 +1,4 @@
-package imports
+package export
 
 import (
 	"encoding/json"
