@@ -9,8 +9,9 @@ import (
 
 	"github.com/pi-crm/pi-crm/hooks"
 	"github.com/pi-crm/pi-crm/internal/testutil"
+	"github.com/pi-crm/pi-crm/services/counts"
+	"github.com/pi-crm/pi-crm/services/duplicates"
 	"github.com/pi-crm/pi-crm/services/imports"
-	"github.com/pi-crm/pi-crm/services/search"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 )
@@ -52,7 +53,7 @@ func group(reason string, ids ...string) string {
 
 func expectGroups(t *testing.T, env *testutil.Env, ws, token string, want ...string) {
 	t.Helper()
-	if err := search.CheckMatchKeys(env.App); err != nil {
+	if err := duplicates.CheckMatchKeys(env.App); err != nil {
 		t.Fatal(err)
 	}
 	sort.Strings(want)
@@ -139,7 +140,7 @@ func TestDuplicateKeysFollowContactWrites(t *testing.T) {
 			t.Errorf("%s: %d rows of the deleted workspace (%v)", table, n, err)
 		}
 	}
-	if err := search.CheckMatchKeys(env.App); err != nil {
+	if err := duplicates.CheckMatchKeys(env.App); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -189,7 +190,7 @@ func TestDuplicateKeysFollowImportAndUndo(t *testing.T) {
 	expectGroups(t, env, ws.Id, token, group("same_name_company", existing.Id, imported.Id))
 	// the import wrote keys and counts itself (search.BulkInsert): in sync,
 	// and its trigger switch is off again
-	if err := search.CheckContactCounts(env.App); err != nil {
+	if err := counts.CheckContactCounts(env.App); err != nil {
 		t.Fatal(err)
 	}
 	var switches int
@@ -256,7 +257,7 @@ func TestDuplicateFullRebuildMatchesIncremental(t *testing.T) {
 	if len(incremental) < 4 {
 		t.Fatalf("too few groups to compare: %v", incremental)
 	}
-	if err := search.RebuildDuplicates(env.App, ws); err != nil {
+	if err := duplicates.RebuildDuplicates(env.App, ws); err != nil {
 		t.Fatal(err)
 	}
 	full := dupGroups(t, env, ws, f.token)

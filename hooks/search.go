@@ -6,15 +6,18 @@ import (
 
 	"github.com/pi-crm/pi-crm/services/apikeys"
 	"github.com/pi-crm/pi-crm/services/apperr"
+	"github.com/pi-crm/pi-crm/services/duplicates"
 	"github.com/pi-crm/pi-crm/services/search"
 	"github.com/pi-crm/pi-crm/services/tenancy"
 	"github.com/pocketbase/pocketbase/core"
 )
 
-// registerSearch adds contact search and the duplicate finder. Both read
+// registerSearch adds contact search and the duplicate finder
+// (services/duplicates). Both read
 // only, for any member of the workspace.
 func registerSearch(app core.App, crm *crmRoutes) {
 	s := search.NewService(app)
+	finder := duplicates.NewService(app)
 	crm.add(http.MethodGet, "/contacts/search", apikeys.ScopeContactsRead, func(e *core.RequestEvent, c caller) error {
 		q, err := search.ParseQuery(e.Request.URL.Query())
 		if err != nil {
@@ -44,7 +47,7 @@ func registerSearch(app core.App, crm *crmRoutes) {
 		if err != nil {
 			return err
 		}
-		res, err := s.Duplicates(ws, page, perPage)
+		res, err := finder.Duplicates(ws, page, perPage)
 		if err != nil {
 			return err
 		}

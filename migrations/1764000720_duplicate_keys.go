@@ -12,7 +12,7 @@ import (
 // per contact; the first page read per workspace then builds its groups.
 //
 // The SQL is frozen in 1764000720_duplicate_keys.up.sql / .down.sql: the
-// statements search.MatchSchema produced when this migration was frozen. A
+// statements search.MatchSchema (now duplicates.MatchSchema) produced when this migration was frozen. A
 // database that ran an earlier version of this migration (the change log
 // with other columns, the group counts of the first version) is brought to
 // the current schema by 1764001050.

@@ -11,7 +11,7 @@ import (
 // triggers.
 //
 // The SQL is frozen in 1764000810_contact_counts.up.sql / .down.sql (what
-// search.CountSchema and search.BackfillContactCounts produced; unchanged
+// search.CountSchema and search.BackfillContactCounts (now in services/counts) produced; unchanged
 // since the migration was written).
 func init() {
 	m.Register(sqlFileUpDown("1764000810_contact_counts"))

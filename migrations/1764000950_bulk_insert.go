@@ -9,7 +9,7 @@ import (
 // write the same rows set-based (services/search/bulk.go).
 //
 // The SQL is frozen in 1764000950_bulk_insert.up.sql / .down.sql (what
-// search.BulkInsertSchema produced; unchanged since the migration was
+// search.BulkInsertSchema (now contacts.BulkInsertSchema) produced; unchanged since the migration was
 // written).
 func init() {
 	m.Register(sqlFileUpDown("1764000950_bulk_insert"))

@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pi-crm/pi-crm/services/contacts"
+	"github.com/pi-crm/pi-crm/services/counts"
 	"github.com/pi-crm/pi-crm/services/customfields"
-	"github.com/pi-crm/pi-crm/services/search"
+	"github.com/pi-crm/pi-crm/services/duplicates"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 )
@@ -205,7 +207,7 @@ func seed(t *testing.T, app core.App) seeded {
 // "reason:ids".
 func foundGroups(t *testing.T, app core.App, ws string) []string {
 	t.Helper()
-	if err := app.RunInTransaction(func(tx core.App) error { return search.RefreshDuplicates(tx, ws) }); err != nil {
+	if err := app.RunInTransaction(func(tx core.App) error { return duplicates.RefreshDuplicates(tx, ws) }); err != nil {
 		t.Fatal(err)
 	}
 	var groups []string
@@ -220,10 +222,10 @@ func foundGroups(t *testing.T, app core.App, ws string) []string {
 // right for the seeded rows and that contacts can still be written.
 func checkDerivedState(t *testing.T, app core.App, d seeded) {
 	t.Helper()
-	if err := search.CheckMatchKeys(app); err != nil {
+	if err := duplicates.CheckMatchKeys(app); err != nil {
 		t.Error(err)
 	}
-	if err := search.CheckContactCounts(app); err != nil {
+	if err := counts.CheckContactCounts(app); err != nil {
 		t.Error(err)
 	}
 	a1, err := app.FindRecordById("contacts", d.ann1)
@@ -241,10 +243,10 @@ func checkDerivedState(t *testing.T, app core.App, d seeded) {
 	}
 	// a contact written now goes through the migrated triggers
 	bob := saveNew(t, app, "contacts", map[string]any{"workspace": d.ws, "first_name": "BOB", "last_name": "jones", "company": "initech"})
-	if err := search.CheckMatchKeys(app); err != nil {
+	if err := duplicates.CheckMatchKeys(app); err != nil {
 		t.Error(err)
 	}
-	if err := search.CheckContactCounts(app); err != nil {
+	if err := counts.CheckContactCounts(app); err != nil {
 		t.Error(err)
 	}
 	ids = []string{d.other, bob.Id}
@@ -373,11 +375,11 @@ func TestUpgradeFromEarlierDuplicateKeys(t *testing.T) {
 	}
 }
 
-// The schema the services' run-time SQL expects (search.MatchSchema,
-// CountSchema, BulkInsertSchema: the key expressions and columns BulkInsert,
-// RefreshDuplicates and the counts read and write) is the migrated one. A
-// change of a trigger or table in services/search without a migration fails
-// here.
+// The schema the services' run-time SQL expects (duplicates.MatchSchema,
+// counts.CountSchema, contacts.BulkInsertSchema: the key expressions and
+// columns BulkInsert, RefreshDuplicates and the counts read and write) is the
+// migrated one. A change of a trigger or table in those services without a
+// migration fails here.
 func TestMigratedSchemaMatchesServiceSQL(t *testing.T) {
 	migrated := freshSchema(t)
 
@@ -395,9 +397,9 @@ func TestMigratedSchemaMatchesServiceSQL(t *testing.T) {
 			}
 		}
 	}
-	live := search.MatchSchema()
-	live = append(live, search.CountSchema()...)
-	live = append(live, search.BulkInsertSchema()...)
+	live := duplicates.MatchSchema()
+	live = append(live, counts.CountSchema()...)
+	live = append(live, contacts.BulkInsertSchema()...)
 	for _, q := range live {
 		if _, err := app.DB().NewQuery(q).Execute(); err != nil {
 			t.Fatalf("%s: %v", q, err)

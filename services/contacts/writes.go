@@ -6,9 +6,9 @@ import (
 	"strings"
 
 	"github.com/pi-crm/pi-crm/services/commlog"
+	"github.com/pi-crm/pi-crm/services/counts"
 	"github.com/pi-crm/pi-crm/services/customfields"
 	"github.com/pi-crm/pi-crm/services/lists"
-	"github.com/pi-crm/pi-crm/services/search"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 )
@@ -30,7 +30,7 @@ import (
 // customfields.ValueIndexMinContacts contacts. On update: the custom values
 // and an "updated" timeline entry naming the changed fields. A delete has no
 // rule of its own (the relations cascade). Match keys and contact counts are
-// kept by triggers; a bulk insert runs them set-based (search.BulkInsert).
+// kept by triggers; a bulk insert runs them set-based (BulkInsert).
 //
 // services/imports/contract_test.go writes the same contacts both ways and
 // compares every table they touch: a rule added to one variant only fails it.
@@ -125,7 +125,7 @@ func (w *Writes) Save(tx core.App, rec *core.Record, write func() error) error {
 		if err := w.lists.AssignDefault(tx, rec); err != nil {
 			return err
 		}
-		n, err := search.ContactCount(tx.DB(), ws)
+		n, err := counts.ContactCount(tx.DB(), ws)
 		if err != nil || !ValueIndexesDue(n-1, n) {
 			return err
 		}
@@ -177,7 +177,7 @@ func DefaultList(tx dbx.Builder, ws string) string {
 // (their custom values and read copy are the caller's: validated with
 // customfields.Definition.Canonical, defaults applied), on tx (a
 // transaction), and then applies the create rules to those contacts, one
-// statement per rule: match keys and count (search.BulkInsert), the created
+// statement per rule: match keys and count (BulkInsert), the created
 // entry, the default list's primary assignment and its entry. The value
 // indexes are BulkDone's. Ids are a random prefix per statement and the
 // contact's rowid, so each statement appends to its table's id index in one
@@ -188,10 +188,10 @@ func BulkCreate(tx core.App, b Bulk, insert func() error) error {
 	if err := db.NewQuery(`SELECT coalesce(max(rowid), 0) FROM contacts`).Row(&last); err != nil {
 		return fmt.Errorf("bulk create: %w", err)
 	}
-	if err := search.BulkInsert(db, b.Workspace, insert); err != nil {
+	if err := BulkInsert(db, b.Workspace, insert); err != nil {
 		return err
 	}
-	// as in search.BulkInsert: the rowid range drives, not the workspace index
+	// as in BulkInsert: the rowid range drives, not the workspace index
 	from := ` FROM contacts c WHERE c.rowid > {:last} AND +c.workspace = {:ws} ORDER BY c.rowid`
 	prefixes := idPrefixes(3)
 	id := func(i int) string { return `'` + prefixes[i] + `' || substr('0000000000' || c.rowid, -10)` }

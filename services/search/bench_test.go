@@ -13,6 +13,7 @@ import (
 
 	_ "github.com/pi-crm/pi-crm/migrations"
 	"github.com/pi-crm/pi-crm/services/customfields"
+	"github.com/pi-crm/pi-crm/services/duplicates"
 	"github.com/pi-crm/pi-crm/services/search"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
@@ -221,7 +222,8 @@ func BenchmarkFilterDateRange(b *testing.B) {
 func BenchmarkFilterSelectiveEq(b *testing.B) { benchSearch(b, "cf.score=eq:42&q=user&perPage=50", 50) }
 
 func BenchmarkDuplicatesPage(b *testing.B) {
-	svc, ws := benchFixture(b)
+	_, ws := benchFixture(b)
+	svc := duplicates.NewService(benchApp)
 	warmDuplicates(b, svc, ws)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/pi-crm/pi-crm/internal/testutil"
+	"github.com/pi-crm/pi-crm/services/counts"
 	"github.com/pi-crm/pi-crm/services/search"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
@@ -42,7 +43,7 @@ func TestContactCountsFollowEveryWritePath(t *testing.T) {
 
 	check := func(step string, wantA, wantB int) {
 		t.Helper()
-		if err := search.CheckContactCounts(env.App); err != nil {
+		if err := counts.CheckContactCounts(env.App); err != nil {
 			t.Fatalf("%s: %v", step, err)
 		}
 		for ws, want := range map[string]int{a.Id: wantA, b.Id: wantB} {
@@ -98,10 +99,10 @@ func TestContactCountsFollowEveryWritePath(t *testing.T) {
 	if res := searchAll(t, svc, a.Id, nil); res.TotalItems != 41 {
 		t.Fatalf("unfiltered total %d, want the stored 41", res.TotalItems)
 	}
-	if err := search.CheckContactCounts(env.App); err == nil {
+	if err := counts.CheckContactCounts(env.App); err == nil {
 		t.Fatal("CheckContactCounts missed a wrong count")
 	}
-	if err := search.BackfillContactCounts(env.App); err != nil {
+	if err := counts.BackfillContactCounts(env.App); err != nil {
 		t.Fatal(err)
 	}
 	check("after backfill", 2, 0)

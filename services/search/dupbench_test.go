@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pi-crm/pi-crm/services/search"
+	"github.com/pi-crm/pi-crm/services/duplicates"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 )
@@ -13,7 +13,7 @@ import (
 // warmDuplicates brings the fixture's found groups up to date (the raw
 // fixture inserts leave every group dirty, as a bulk import does) and logs
 // what that one-off rebuild cost.
-func warmDuplicates(b *testing.B, svc *search.Service, ws string) {
+func warmDuplicates(b *testing.B, svc *duplicates.Service, ws string) {
 	start := time.Now()
 	if _, err := svc.Duplicates(ws, 1, 1); err != nil {
 		b.Fatal(err)
@@ -23,7 +23,8 @@ func warmDuplicates(b *testing.B, svc *search.Service, ws string) {
 
 // the last page: the worst offset
 func BenchmarkDuplicatesPageLast(b *testing.B) {
-	svc, ws := benchFixture(b)
+	_, ws := benchFixture(b)
+	svc := duplicates.NewService(benchApp)
 	warmDuplicates(b, svc, ws)
 	first, err := svc.Duplicates(ws, 1, 50)
 	if err != nil {
@@ -44,7 +45,8 @@ func BenchmarkDuplicatesPageLast(b *testing.B) {
 // an edit that creates (then removes) a duplicate before every read: the
 // read pays for bringing the changed groups up to date
 func BenchmarkDuplicatesPageAfterEdit(b *testing.B) {
-	svc, ws := benchFixture(b)
+	_, ws := benchFixture(b)
+	svc := duplicates.NewService(benchApp)
 	warmDuplicates(b, svc, ws)
 	app := benchAppForTest()
 	b.ResetTimer()
@@ -78,14 +80,14 @@ func BenchmarkContactInsert(b *testing.B) {
 	for _, keys := range []bool{true, false, true} {
 		name := "with_match_keys"
 		if keys {
-			for _, q := range search.MatchSchema() { // IF NOT EXISTS: the triggers back
+			for _, q := range duplicates.MatchSchema() { // IF NOT EXISTS: the triggers back
 				if _, err := app.DB().NewQuery(q).Execute(); err != nil {
 					b.Fatal(err)
 				}
 			}
 		} else {
 			name = "without_match_keys"
-			for _, q := range search.DropMatchSchema()[:6] { // the triggers only
+			for _, q := range duplicates.DropMatchSchema()[:6] { // the triggers only
 				if _, err := app.DB().NewQuery(q).Execute(); err != nil {
 					b.Fatal(err)
 				}
@@ -114,7 +116,7 @@ func BenchmarkContactInsert(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*perTx), "µs/contact")
 		})
 	}
-	for _, q := range search.MatchSchema() { // the triggers back (IF NOT EXISTS)
+	for _, q := range duplicates.MatchSchema() { // the triggers back (IF NOT EXISTS)
 		if _, err := app.DB().NewQuery(q).Execute(); err != nil {
 			b.Fatal(err)
 		}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/pi-crm/pi-crm/services/counts"
 	"github.com/pi-crm/pi-crm/services/customfields"
 	"github.com/pocketbase/dbx"
 )
@@ -63,7 +64,7 @@ func (s *Service) Search(q Query) (*Result, error) {
 	if len(b.conds) == 0 {
 		// the whole workspace: its kept count (counts.go), not an O(n)
 		// count of an index
-		n, err := s.contactCount(q.Workspace)
+		n, err := counts.ContactCount(s.app.DB(), q.Workspace)
 		if err != nil {
 			return nil, fmt.Errorf("search count: %w", err)
 		}

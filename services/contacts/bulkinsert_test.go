@@ -1,4 +1,4 @@
-package search_test
+package contacts_test
 
 import (
 	"errors"
@@ -6,7 +6,9 @@ import (
 	"testing"
 
 	"github.com/pi-crm/pi-crm/internal/testutil"
-	"github.com/pi-crm/pi-crm/services/search"
+	"github.com/pi-crm/pi-crm/services/contacts"
+	"github.com/pi-crm/pi-crm/services/counts"
+	"github.com/pi-crm/pi-crm/services/duplicates"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 )
@@ -35,7 +37,7 @@ func TestBulkInsertKeepsKeysAndCounts(t *testing.T) {
 	}
 	before := changes(a.Id)
 	err := env.App.RunInTransaction(func(tx core.App) error {
-		return search.BulkInsert(tx.DB(), a.Id, func() error {
+		return contacts.BulkInsert(tx.DB(), a.Id, func() error {
 			for i := 0; i < 20; i++ {
 				if err := insert(tx.DB(), fmt.Sprintf("bulk%011d", i), a.Id, "ada", "KING", fmt.Sprintf("ada%d@engines.com", i), "engines"); err != nil {
 					return err
@@ -48,10 +50,10 @@ func TestBulkInsertKeepsKeysAndCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := search.CheckMatchKeys(env.App); err != nil {
+	if err := duplicates.CheckMatchKeys(env.App); err != nil {
 		t.Fatal(err)
 	}
-	if err := search.CheckContactCounts(env.App); err != nil {
+	if err := counts.CheckContactCounts(env.App); err != nil {
 		t.Fatal(err)
 	}
 	if got := changes(a.Id) - before; got != 20 {
@@ -63,7 +65,7 @@ func TestBulkInsertKeepsKeysAndCounts(t *testing.T) {
 
 	boom := errors.New("boom")
 	err = env.App.RunInTransaction(func(tx core.App) error {
-		return search.BulkInsert(tx.DB(), a.Id, func() error {
+		return contacts.BulkInsert(tx.DB(), a.Id, func() error {
 			if err := insert(tx.DB(), "bulkfail0000001", a.Id, "X", "Y", "", ""); err != nil {
 				return err
 			}
@@ -80,14 +82,14 @@ func TestBulkInsertKeepsKeysAndCounts(t *testing.T) {
 	}
 	// the triggers run again for an ordinary insert
 	rec := env.Create("contacts", map[string]any{"workspace": a.Id, "first_name": "Ada", "last_name": "King", "company": "Engines"})
-	if err := search.CheckMatchKeys(env.App); err != nil {
+	if err := duplicates.CheckMatchKeys(env.App); err != nil {
 		t.Fatal(err)
 	}
 	_ = env.App.DB().NewQuery(`SELECT count(*) FROM crm_match_keys WHERE contact = {:id}`).Bind(dbx.Params{"id": rec.Id}).Row(&n)
 	if n == 0 {
 		t.Fatal("no keys for a contact inserted after the bulk insert")
 	}
-	if err := search.CheckContactCounts(env.App); err != nil {
+	if err := counts.CheckContactCounts(env.App); err != nil {
 		t.Fatal(err)
 	}
 }

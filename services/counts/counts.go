@@ -1,4 +1,6 @@
-package search
+// Package counts keeps the number of contacts of each workspace, by
+// triggers on contacts, so that an unfiltered list's total is one lookup.
+package counts
 
 import (
 	"database/sql"
@@ -97,9 +99,6 @@ func CheckContactCounts(app core.App) error {
 	return nil
 }
 
-// contactCount is the number of contacts in workspace ws (ContactCount).
-func (s *Service) contactCount(ws string) (int, error) { return ContactCount(s.app.DB(), ws) }
-
 // ContactCount is the number of contacts in workspace ws as of db (a
 // transaction sees its own inserts): one primary-key lookup. No row means no
 // contacts.
@@ -110,4 +109,20 @@ func ContactCount(db dbx.Builder, ws string) (int, error) {
 		return 0, nil
 	}
 	return n, err
+}
+
+// InsertTriggerSQL drops and recreates the counts' AFTER INSERT trigger on
+// contacts with a WHEN condition (the bulk-insert switch of services/contacts).
+func InsertTriggerSQL(when string) []string {
+	return []string{
+		`DROP TRIGGER IF EXISTS crm_counts_contacts_ai`,
+		`CREATE TRIGGER crm_counts_contacts_ai AFTER INSERT ON contacts WHEN ` + when + ` BEGIN ` + countInc("new.") + ` END`,
+	}
+}
+
+// BulkCountSQL adds the contacts c that newRows selects to the count of
+// workspace {:ws}, as the insert trigger would one by one.
+func BulkCountSQL(newRows string) string {
+	return `INSERT INTO ` + countsTable + ` (workspace, n) SELECT {:ws}, COUNT(*) FROM contacts c WHERE ` + newRows +
+		` ON CONFLICT (workspace) DO UPDATE SET n = n + excluded.n`
 }

@@ -1,4 +1,8 @@
-package search
+// Package duplicates is the duplicate finder: the match keys that SQLite
+// triggers keep for every contact (matchkeys.go), and the groups of likely
+// duplicates built from them and paged by GET /api/crm/workspaces/{id}/duplicates
+// (duplicates.go).
+package duplicates
 
 import (
 	"encoding/json"
@@ -9,6 +13,12 @@ import (
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 )
+
+// Service reads the duplicate groups of a workspace.
+type Service struct{ app core.App }
+
+// NewService returns the duplicate finder on app.
+func NewService(app core.App) *Service { return &Service{app: app} }
 
 // Reasons a group of contacts is reported, with their scores (how likely the
 // group is one person).

@@ -1,8 +1,10 @@
-package search
+package contacts
 
 import (
 	"fmt"
 
+	"github.com/pi-crm/pi-crm/services/counts"
+	"github.com/pi-crm/pi-crm/services/duplicates"
 	"github.com/pocketbase/dbx"
 )
 
@@ -33,13 +35,9 @@ const bulkOff = `NOT EXISTS (SELECT 1 FROM ` + bulkTable + ` WHERE workspace = n
 // 1764001050 state their own SQL, and migrations/upgrade_test.go holds the
 // migrated schema equal to MatchSchema, CountSchema and these statements.
 func BulkInsertSchema() []string {
-	return []string{
-		`CREATE TABLE IF NOT EXISTS ` + bulkTable + ` (workspace TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID`,
-		`DROP TRIGGER IF EXISTS crm_match_contacts_ai`,
-		`CREATE TRIGGER crm_match_contacts_ai AFTER INSERT ON contacts WHEN ` + bulkOff + ` BEGIN ` + insertKeys("new.") + ` END`,
-		`DROP TRIGGER IF EXISTS crm_counts_contacts_ai`,
-		`CREATE TRIGGER crm_counts_contacts_ai AFTER INSERT ON contacts WHEN ` + bulkOff + ` BEGIN ` + countInc("new.") + ` END`,
-	}
+	out := []string{`CREATE TABLE IF NOT EXISTS ` + bulkTable + ` (workspace TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID`}
+	out = append(out, duplicates.InsertTriggerSQL(bulkOff)...)
+	return append(out, counts.InsertTriggerSQL(bulkOff)...)
 }
 
 // BulkInsert runs insert, which must insert contacts of workspace ws only,
@@ -65,21 +63,11 @@ func BulkInsert(tx dbx.Builder, ws string, insert func() error) error {
 	// workspace's whole (workspace, …) index range instead (every earlier
 	// batch's rows, per statement: quadratic over an import)
 	newRows := `c.rowid > {:last} AND +c.workspace = {:ws}`
-	stmts := []string{
-		`DELETE FROM ` + bulkTable + ` WHERE workspace = {:ws}`,
-		// logChange's row per contact
-		`INSERT OR FAIL INTO ` + changesTable + ` (workspace, k0, k1, k2, k3, k4) SELECT c.workspace, ` + keyColumns("c.") +
-			` FROM contacts c WHERE ` + newRows + ` AND EXISTS (SELECT 1 FROM workspaces WHERE id = {:ws}) ORDER BY c.rowid`,
-		`INSERT INTO ` + countsTable + ` (workspace, n) SELECT {:ws}, COUNT(*) FROM contacts c WHERE ` + newRows +
-			` ON CONFLICT (workspace) DO UPDATE SET n = n + excluded.n`,
-	}
-	for _, k := range matchKeys("c.") {
-		// in key order: one ordered pass through the workspace's keys of
-		// that reason instead of random inserts. OR FAIL: a statement that
-		// may abort would keep a statement journal; the caller rolls the
-		// transaction back on any error anyway.
-		stmts = append(stmts, `INSERT OR FAIL INTO `+keysTable+` (workspace, reason, key, contact, detail) `+keyRows(k, newRows)+` ORDER BY key, contact`)
-	}
+	keys := duplicates.BulkKeysSQL(newRows)
+	stmts := make([]string, 0, len(keys)+2)
+	stmts = append(stmts, `DELETE FROM `+bulkTable+` WHERE workspace = {:ws}`)
+	stmts = append(stmts, keys...)
+	stmts = append(stmts, counts.BulkCountSQL(newRows))
 	for _, q := range stmts {
 		if _, err := tx.NewQuery(q).Bind(p).Execute(); err != nil {
 			return fmt.Errorf("bulk insert: %w", err)

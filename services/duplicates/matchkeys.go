@@ -1,4 +1,4 @@
-package search
+package duplicates
 
 import (
 	"fmt"
@@ -230,4 +230,34 @@ func CheckMatchKeys(app core.App) error {
 		return fmt.Errorf("match keys out of sync: %s", strings.Join(diffs, "; "))
 	}
 	return nil
+}
+
+// InsertTriggerSQL drops and recreates the match keys' AFTER INSERT trigger
+// on contacts with a WHEN condition (the bulk-insert switch of
+// services/contacts uses it to skip the per-row work during a batch).
+func InsertTriggerSQL(when string) []string {
+	return []string{
+		`DROP TRIGGER IF EXISTS crm_match_contacts_ai`,
+		`CREATE TRIGGER crm_match_contacts_ai AFTER INSERT ON contacts WHEN ` + when + ` BEGIN ` + insertKeys("new.") + ` END`,
+	}
+}
+
+// BulkKeysSQL is what the insert trigger does, set-based, for the contacts c
+// that newRows selects: one change-log row per contact and the keys of each
+// reason, in key order. The statements take the parameter {:ws} (the
+// workspace of every new row).
+func BulkKeysSQL(newRows string) []string {
+	keys := matchKeys("c.")
+	stmts := make([]string, 0, 1+len(keys))
+	// logChange's row per contact
+	stmts = append(stmts, `INSERT OR FAIL INTO `+changesTable+` (workspace, k0, k1, k2, k3, k4) SELECT c.workspace, `+keyColumns("c.")+
+		` FROM contacts c WHERE `+newRows+` AND EXISTS (SELECT 1 FROM workspaces WHERE id = {:ws}) ORDER BY c.rowid`)
+	for _, k := range keys {
+		// in key order: one ordered pass through the workspace's keys of
+		// that reason instead of random inserts. OR FAIL: a statement that
+		// may abort would keep a statement journal; the caller rolls the
+		// transaction back on any error anyway.
+		stmts = append(stmts, `INSERT OR FAIL INTO `+keysTable+` (workspace, reason, key, contact, detail) `+keyRows(k, newRows)+` ORDER BY key, contact`)
+	}
+	return stmts
 }
