@@ -30,7 +30,7 @@ func newAuditFixture(t *testing.T) *auditFixture {
 	f.owner, f.token = env.User("owner@example.com")
 	f.su = env.SuperuserToken()
 	f.ws = env.Workspace("Audited", f.owner, nil)
-	// custom values need a definition (issue 4)
+	// custom values need a definition
 	env.Create("custom_field_definitions", map[string]any{"user": f.owner.Id, "field_name": "tier", "label": "Tier", "field_type": "text"})
 	f.contact = env.Create("contacts", map[string]any{"workspace": f.ws.Id, "primary_email": "base@example.org"})
 	return f

@@ -67,7 +67,7 @@ func (ie *importEnv) job(t *testing.T, id string) *core.Record {
 	return rec
 }
 
-// Issue 11 finding 7a: one row of 10,000 columns, no options, left the job
+// The outside probe: one row of 10,000 columns, no options, left the job
 // "running" forever (read 1, committed 1, no error): its resolved mapping
 // did not fit the job's options field, so every later save of the job,
 // failed included, was refused. Now the route refuses the file up front.
@@ -102,7 +102,7 @@ func TestImportTenThousandColumnsRefused(t *testing.T) {
 	}
 }
 
-// Issue 11 finding 7b: 300 columns mapped to new:text created 300 field
+// The outside probe: 300 columns mapped to new:text created 300 field
 // definitions and a contact, then the job stayed "running" ("The maximum
 // allowed JSON size is 65536 bytes") and could not be undone. Now it is
 // refused before anything is written.

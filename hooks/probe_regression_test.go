@@ -1,6 +1,6 @@
 package hooks_test
 
-// Issue 11, findings 1-5: each probe of the outside review, replayed exactly
+// Each probe of the outside review, replayed exactly
 // through the real HTTP server (REST, HEAD and realtime).
 
 import (

@@ -1,6 +1,6 @@
 package hooks_test
 
-// Red-team probes of the issue 11 design (API keys as principals, the query
+// Red-team probes of the isolation design (API keys as principals, the query
 // guard, invitations). Each test asserts the secure behaviour: a failing test
 // is a hole (and is then skipped with "HOLE: ..." so main stays green).
 

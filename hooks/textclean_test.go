@@ -32,7 +32,7 @@ func storedControl(t *testing.T, env *testutil.Env, table, col string, where dbx
 	return bad
 }
 
-// Issue 11 finding 8: PATCH {"last_name":"a\u0000b"} answered 200 and
+// The outside probe: PATCH {"last_name":"a\u0000b"} answered 200 and
 // stored the NUL. Every text field of every pi-crm collection is cleaned
 // by one rule (services/textclean: NUL and the other C0 controls but tab,
 // LF and CR are stripped), through REST and the model layer alike.

@@ -12,7 +12,7 @@ import (
 
 const logsURL = "/api/collections/communication_logs/records"
 
-// Issue 4, point 4: the timeline is read through PocketBase's collection API
+// The timeline is read through PocketBase's collection API
 // on communication_logs — filtered by contact, type and date, sorted and
 // paged — with no custom route. This holds it to that, and to isolation.
 func TestTimelinePagedAndFiltered(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	m "github.com/pocketbase/pocketbase/migrations"
 )
 
-// Contacts core (issue 4):
+// Contacts core:
 //   - workspaces.default_country: the ISO 3166 region used to read phone
 //     numbers written without a country code ("" means US);
 //   - contacts.custom: a read copy of the contact's custom_fields rows as

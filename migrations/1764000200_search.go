@@ -5,7 +5,7 @@ import (
 	m "github.com/pocketbase/pocketbase/migrations"
 )
 
-// Search and filter indexes (issue 4, points 5 and 7; queries in
+// Search and filter indexes (queries in
 // services/search).
 //
 // Prefix search: SQLite uses an index for `LIKE 'x%'` only when the column

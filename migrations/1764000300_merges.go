@@ -5,7 +5,7 @@ import (
 	m "github.com/pocketbase/pocketbase/migrations"
 )
 
-// contact_merges (issue 4, point 6): one row per merge of two contacts, with
+// contact_merges: one row per merge of two contacts, with
 // what undoing it needs (services/merge). Rows are written and updated by the
 // merge routes only; workspace members read them (a UI lists the recent
 // merges and offers "undo"); nobody writes through the API.

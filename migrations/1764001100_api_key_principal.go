@@ -12,7 +12,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// API keys become their own principal (issue 11). A request with X-Api-Key
+// API keys become their own principal. A request with X-Api-Key
 // is authenticated as the key's record in the auth collection api_keys, and
 // every API rule reads the key's limits from @request.auth: is_active,
 // expires_at, grants (the scopes with their implications, "|contacts:read|…|"),

@@ -7,7 +7,7 @@ import (
 	m "github.com/pocketbase/pocketbase/migrations"
 )
 
-// workspace_invitations (issue 11, finding 6): membership comes by invitation.
+// workspace_invitations: membership comes by invitation.
 // An owner or admin invites an email address (services/members.Invite); the
 // account with that address sees the invitation and becomes a member only when
 // it accepts (POST /api/crm/invitations/{id}/accept). An invitation names an

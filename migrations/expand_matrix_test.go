@@ -1,6 +1,6 @@
 package migrations_test
 
-// Issue 11, finding 2 generalised: expand must obey the reader's workspaces
+// The expand matrix: expand must obey the reader's workspaces
 // and, for API keys, the key's scopes and workspace, at every depth. The
 // paths are generated from the live schema, so a new relation is covered
 // without a new test.

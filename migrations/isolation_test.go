@@ -52,7 +52,7 @@ func newFixture(t *testing.T) *fixture {
 	for _, p := range principals[:5] {
 		f.users[p], f.tokens[p] = env.User(p + "@example.com")
 	}
-	// custom values must have a definition (issue 4): "tier" applies to every
+	// custom values must have a definition: "tier" applies to every
 	// workspace the owner owns, W and its disposable copies included
 	env.Create("custom_field_definitions", map[string]any{"user": f.users[pOwner].Id, "field_name": "tier", "label": "Tier", "field_type": "text"})
 	f.w = f.workspaceLikeW()

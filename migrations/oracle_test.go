@@ -1,6 +1,6 @@
 package migrations_test
 
-// Issue 11, the oracle test: a filter that probes a value of a record the
+// The oracle test: a filter that probes a value of a record the
 // caller may not read gets the same answer whether the value exists or not,
 // over GET (status, length, body), HEAD (status, length) and realtime (the
 // status of the subscription). The probes are generated from the schema:

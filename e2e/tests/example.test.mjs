@@ -1,4 +1,4 @@
-// Runs examples/merge-contacts.mjs (the JS SDK example of issue 4) against the
+// Runs examples/merge-contacts.mjs (the JS SDK merge example) against the
 // real server and checks what it did, through the SDK again.
 
 import { test } from 'node:test';

@@ -374,7 +374,7 @@ function recordsIn(value, out = []) {
   return out;
 }
 
-test("API keys: expand and minted keys obey the key's scopes and workspace (issue 11)", async (t) => {
+test("API keys: expand and minted keys obey the key's scopes and workspace", async (t) => {
   await t.test('a templates:read key restricted to Shared expands no contact', async () => {
     const { key } = await createKey(andy, { scopes: ['templates:read'], workspace: ws.Shared });
     const pb = keyClient(key);
@@ -409,7 +409,7 @@ test("API keys: expand and minted keys obey the key's scopes and workspace (issu
   });
 });
 
-test('invitations: the invite answers alike for any email; the invitee sees it, no one joins uninvited (issue 11)', async () => {
+test('invitations: the invite answers alike for any email; the invitee sees it, no one joins uninvited', async () => {
   const invite = (email) =>
     mona.send(`/api/crm/workspaces/${ws["Monalisa's workspace"]}/members`, { method: 'POST', body: { email, role: 'viewer' } });
   const known = await invite(ANDY); // Andy has an account (and the demo's pending invitation)

@@ -7,7 +7,7 @@ import (
 )
 
 // Cells (and headers) are read without NUL and other control characters,
-// and written without them (issue 11, finding 8).
+// and written without them.
 func TestControlCharactersStripped(t *testing.T) {
 	r, err := NewReader(strings.NewReader("na\x00me,notes\nAd\x00a,\"two\r\nlines\ttab\x01\"\n"))
 	if err != nil {
