@@ -295,9 +295,11 @@ func (s *Service) pageIDs(b *sqlBuilder, p plan, sp sortSpec, walk bool, offset,
 	}
 	// Walking a value index ascending with NULLS LAST: the index holds the
 	// NULLs first, so read the values in index order, then (if the page
-	// reaches them) the contacts without a value, by id.
+	// reaches them) the contacts without a value; ties by rowid, as sortBy
+	// breaks them on every other path (ids are random: an id order would
+	// differ from the plan without the index, and from the export).
 	withValue := p.where + "\n AND " + sp.expr + " IS NOT NULL"
-	ids, err := run(withValue, sp.expr+" COLLATE NOCASE ASC, c.id ASC", offset, limit)
+	ids, err := run(withValue, sp.expr+" COLLATE NOCASE ASC, c.rowid ASC", offset, limit)
 	if err != nil || len(ids) == limit {
 		return ids, err
 	}

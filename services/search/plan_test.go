@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -316,5 +317,51 @@ func TestValueIndexLifecycle(t *testing.T) {
 	}
 	if h := have(ws3.Id); len(h) != 0 {
 		t.Fatalf("indexes of a deleted workspace left: %v", h)
+	}
+}
+
+// Equal values are ordered by rowid on every plan: the walk of a value index
+// (ascending, NULLS LAST) and the sort without it give the same pages, and
+// ids (random, unrelated to the rowid) never decide.
+func TestSortTiesByRowidOnTheValueIndexWalk(t *testing.T) {
+	env := testutil.New(t)
+	owner, _ := env.User("ties@example.com")
+	ws := env.Workspace("Ties", owner, nil)
+	env.Create("custom_field_definitions", map[string]any{"user": owner.Id, "workspace": ws.Id, "field_name": "score", "label": "Score", "field_type": "number"})
+	const n = 1200 // above the value indexes' threshold
+	var want []string
+	err := env.App.RunInTransaction(func(tx core.App) error {
+		for i := 0; i < n; i++ {
+			id := fmt.Sprintf("t%014d", n-i) // ids descend as rowids ascend
+			custom := `{}`
+			if i%4 != 0 {
+				custom = fmt.Sprintf(`{"score":%d}`, i%2)
+			}
+			if _, err := tx.DB().Insert("contacts", dbx.Params{"id": id, "workspace": ws.Id, "last_name": "L", "custom": custom,
+				"created": "2025-01-01 00:00:00.000Z", "updated": "2025-01-01 00:00:00.000Z"}).Execute(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := customfields.SyncValueIndexes(env.App, ws.Id); err != nil {
+		t.Fatal(err)
+	}
+	// the reference: score ascending, no value last, ties by rowid
+	if err := env.App.DB().NewQuery(`SELECT id FROM contacts WHERE workspace = {:ws}
+		ORDER BY json_extract(custom, '$.score') IS NULL, json_extract(custom, '$.score'), rowid`).
+		Bind(dbx.Params{"ws": ws.Id}).Column(&want); err != nil {
+		t.Fatal(err)
+	}
+	got, plans, _ := all(t, search.NewService(env.App), ws.Id, "sort=cf.score")
+	if !slices.Equal(got, want) {
+		first := 0
+		for first < len(got) && first < len(want) && got[first] == want[first] {
+			first++
+		}
+		t.Errorf("pages (plans %v) differ from (score, rowid) order from position %d of %d", plans[:1], first, len(want))
 	}
 }
