@@ -48,10 +48,10 @@ func registerAPIKeys(app core.App, crm *crmRoutes, keys *apikeys.Service, log *a
 			for _, r := range e.Batch {
 				u, err := url.Parse(r.URL)
 				if err != nil {
-					return apperr.ToAPI(apperr.BadRequest("batch_invalid_url", "a batch request has an invalid url"))
+					return apperr.BadRequest("batch_invalid_url", "a batch request has an invalid url")
 				}
 				if err := authorizeKeyPath(key, r.Method, u.Path); err != nil {
-					return apperr.ToAPI(err)
+					return err
 				}
 			}
 		}
@@ -66,7 +66,7 @@ func registerAPIKeys(app core.App, crm *crmRoutes, keys *apikeys.Service, log *a
 				topic, _, _ := strings.Cut(sub, "?")
 				collection, _, _ := strings.Cut(topic, "/")
 				if scope := apikeys.RequiredScope(collection, false); !key.Allows(scope) {
-					return apperr.ToAPI(scopeMissing(scope))
+					return scopeMissing(scope)
 				}
 			}
 		}
@@ -77,7 +77,7 @@ func registerAPIKeys(app core.App, crm *crmRoutes, keys *apikeys.Service, log *a
 	// its only way in is the X-Api-Key header (password auth is off and the
 	// auth rule is superusers-only, this is the last word).
 	app.OnRecordAuthRequest("api_keys").BindFunc(func(e *core.RecordAuthRequestEvent) error {
-		return apperr.ToAPI(apperr.Forbidden("api_key_route_forbidden", "API keys cannot be exchanged for a token"))
+		return apperr.Forbidden("api_key_route_forbidden", "API keys cannot be exchanged for a token")
 	})
 }
 
@@ -89,14 +89,14 @@ func (h *apiKeyAuth) middleware(e *core.RequestEvent) error {
 	key, err := h.keys.Resolve(raw)
 	if err != nil {
 		h.log.authEvent(e, audit.ActionAPIKeyRejected, "", map[string]any{"key_prefix": apikeys.Prefix(raw), "reason": errorCode(err)})
-		return apperr.ToAPI(err)
+		return err
 	}
 	// the key's own record is the principal: the API rules read its limits
 	// (scopes, workspace, expiry, revocation) from @request.auth
 	e.Auth = key.Record
 	e.Set(eventKeyAPIKey, key)
 	if err := authorizeKeyPath(key, e.Request.Method, e.Request.URL.Path); err != nil {
-		return apperr.ToAPI(err)
+		return err
 	}
 	return e.Next()
 }

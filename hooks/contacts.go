@@ -48,7 +48,7 @@ func (c *contactsCore) registerContactHooks(app core.App) {
 	// normalised values, and a duplicate is a 409, not a generic 400
 	prepare := func(e *core.RecordEvent) error {
 		if err := c.contacts.Prepare(e.App, e.Record); err != nil {
-			return apperr.ToAPI(err)
+			return err
 		}
 		return e.Next()
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -171,12 +172,10 @@ func TestDuplicatesRefusedOnEveryPath(t *testing.T) {
 	}
 }
 
+// asAPIError finds the error PocketBase renders in err, as its own handlers
+// do (errors.As: a coded apperr.Error turns into one).
 func asAPIError(err error, target **router.ApiError) bool {
-	if e, ok := err.(*router.ApiError); ok {
-		*target = e
-		return true
-	}
-	return false
+	return errors.As(err, target)
 }
 
 // defineFields creates definitions of every type: user-wide ones of the

@@ -1,7 +1,6 @@
 package hooks
 
 import (
-	"github.com/pi-crm/pi-crm/services/apperr"
 	"github.com/pi-crm/pi-crm/services/customfields"
 	"github.com/pocketbase/pocketbase/core"
 )
@@ -22,7 +21,7 @@ func (c *contactsCore) registerCustomFieldHooks(app core.App) {
 			return e.Next()
 		}
 		if err := c.custom.PrepareRow(e.App, e.Record); err != nil {
-			return apperr.ToAPI(err)
+			return err
 		}
 		return e.Next()
 	}
@@ -56,7 +55,7 @@ func (c *contactsCore) registerCustomFieldHooks(app core.App) {
 
 	check := func(e *core.RecordEvent) error {
 		if err := c.custom.CheckDefinition(e.App, e.Record); err != nil {
-			return apperr.ToAPI(err)
+			return err
 		}
 		return e.Next()
 	}

@@ -105,10 +105,10 @@ func (r *crmRoutes) handler(rt crmRoute) func(*core.RequestEvent) error {
 		switch {
 		case rt.scope == sessionOnly:
 			if c.Key != nil {
-				return apperr.ToAPI(apperr.Forbidden("api_key_route_forbidden", "API keys cannot be used on this route: log in as the person"))
+				return apperr.Forbidden("api_key_route_forbidden", "API keys cannot be used on this route: log in as the person")
 			}
 		case !c.Allows(rt.scope):
-			return apperr.ToAPI(scopeMissing(rt.scope))
+			return scopeMissing(rt.scope)
 		}
 		return r.translate(e, rt.action(e, c))
 	}
@@ -124,7 +124,7 @@ func (r *crmRoutes) translate(e *core.RequestEvent, err error) error {
 	}
 	var coded *apperr.Error
 	if errors.As(err, &coded) {
-		return apperr.ToAPI(coded)
+		return coded
 	}
 	var api *router.ApiError
 	if errors.As(err, &api) {

@@ -1,7 +1,6 @@
 package hooks
 
 import (
-	"github.com/pi-crm/pi-crm/services/apperr"
 	"github.com/pocketbase/pocketbase/core"
 )
 
@@ -19,7 +18,7 @@ func inTx(e *core.RecordEvent, fn func(tx core.App) error) error {
 		return fn(tx)
 	})
 	e.App = outer
-	return apperr.ToAPI(err)
+	return err
 }
 
 // withinTransaction is inTx for hooks that only add writes after the record's own.

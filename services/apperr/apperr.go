@@ -48,17 +48,35 @@ func Unauthorized(code, message string) *Error {
 	return New(http.StatusUnauthorized, code, message)
 }
 
-// ToAPI converts err into the router error PocketBase renders. Errors that are
-// not an *Error pass through unchanged (PocketBase maps them itself).
-func ToAPI(err error) error {
-	var e *Error
-	if !errors.As(err, &e) {
-		return err
+// As lets PocketBase find an *Error wherever it looks for its own
+// *router.ApiError (errors.As in its error handler, record routes and batch):
+// a coded error returned from a route, a middleware or a record hook is
+// rendered with its status, message and code, without a conversion by hand.
+func (e *Error) As(target any) bool {
+	t, ok := target.(**router.ApiError)
+	if !ok {
+		return false
 	}
+	*t = e.api()
+	return true
+}
+
+func (e *Error) api() *router.ApiError {
 	data := make(map[string]any, len(e.Details)+1)
 	for k, v := range e.Details {
 		data[k] = v
 	}
 	data["code"] = e.Code
 	return &router.ApiError{Status: e.Status, Message: e.Message, Data: data}
+}
+
+// ToAPI converts err into the router error PocketBase renders. Errors that are
+// not an *Error pass through unchanged (PocketBase maps them itself). Code
+// that returns errors to PocketBase need not call it (see As).
+func ToAPI(err error) error {
+	var e *Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	return e.api()
 }
