@@ -250,3 +250,29 @@ export function csvCell(v) {
   if (/^[=+\-@\t\r]/.test(s)) s = "'" + s;
   return /[",\n\r]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
 }
+
+// ---- templates (services/templates, hooks/templates.go) and AI (hooks/ai.go) ----
+
+const enc = encodeURIComponent;
+
+export function templatesOf(ws, { channel = '' } = {}) {
+  const filter = channel ? f('workspace = {:ws} && channel = {:ch}', { ws, ch: channel }) : f('workspace = {:ws}', { ws });
+  return pb.collection('templates').getFullList({ filter, sort: 'name', fields: 'id,name,channel,status,version,previous,updated' });
+}
+export const getTemplate = (id) => pb.collection('templates').getOne(id);
+export const createTemplate = (data) => pb.collection('templates').create(data);
+export const updateTemplate = (id, data) => pb.collection('templates').update(id, data);
+
+// previewTemplate renders an unsaved template ({channel, subject, preheader,
+// body_html, body_text, signature}) for a contact of workspace ws (or none).
+export const previewTemplate = (ws, template, contact = '', opts = {}) =>
+  pb.send('/api/crm/templates/preview', { method: 'POST', body: { workspace: ws, template, ...(contact ? { contact } : {}) }, ...opts });
+export const placeholdersOf = (ws) => pb.send(`/api/crm/workspaces/${enc(ws)}/placeholders`, { method: 'GET' });
+
+export const generateTemplate = (brief) => pb.send('/api/crm/templates/generate', { method: 'POST', body: brief });
+export const rewriteTemplate = (id, instruction) =>
+  pb.send(`/api/crm/templates/${enc(id)}/rewrite`, { method: 'POST', body: { instruction } });
+
+export const aiSettings = (ws) => pb.send(`/api/crm/workspaces/${enc(ws)}/providers/ai`, { method: 'GET' });
+export const saveAiSettings = (ws, body) => pb.send(`/api/crm/workspaces/${enc(ws)}/providers/ai`, { method: 'PUT', body });
+export const testAi = (ws) => pb.send(`/api/crm/workspaces/${enc(ws)}/providers/ai/test`, { method: 'POST' });
