@@ -263,6 +263,8 @@ func newWorld(t *testing.T) *world {
 		add("ai_insights", map[string]any{"user": a.Id, "workspace": ws.Id, "type": "summary", "content": "insight " + label, "confidence": 0.5})
 		add("system_settings", map[string]any{"scope": "workspace", "scope_id": ws.Id, "setting_key": "k." + lw, "setting_value": map[string]any{"v": label}})
 		add("import_jobs", map[string]any{"workspace": ws.Id, "status": "completed", "created_by": a.Id, "file_name": label + ".csv"})
+		add("ai_usage", map[string]any{"workspace": ws.Id, "user": a.Id, "purpose": "template_generate", "model": "m-" + lw,
+			"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15, "latency_ms": 3, "status": "ok"})
 		add("contact_merges", map[string]any{"workspace": ws.Id, "source_id": "src" + lw, "target": contacts[0].Id,
 			"snapshot": map[string]any{}, "moved": map[string]any{}, "merged_by": a.Id, "undone_by": b.Id})
 		// an invitation of each workspace; Y's is addressed to the viewer of W,
@@ -437,7 +439,7 @@ func (w *world) readable(p *principal, rec *core.Record) (bool, string) {
 			}
 		}
 		return false, "user shares no readable workspace"
-	case "audit_logs":
+	case "audit_logs", "ai_usage":
 		return inWs("owner", "admin")
 	case "system_settings":
 		switch rec.GetString("scope") {

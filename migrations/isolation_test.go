@@ -267,6 +267,17 @@ func cases() []collectionCase {
 			allowed: ops(adminsUp, nobody, nobody, nobody),
 		},
 		{
+			// written by the server only (services/ai), one row per model call
+			name: "ai_usage",
+			target: func(f *fixture) *core.Record {
+				return f.env.Create("ai_usage", map[string]any{"workspace": f.w.Id, "user": f.users[pEditor].Id, "purpose": "template_generate",
+					"model": "m", "prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15, "latency_ms": 3, "status": "ok"})
+			},
+			create:  nil,
+			update:  map[string]any{"total_tokens": 1},
+			allowed: ops(adminsUp, nobody, nobody, nobody),
+		},
+		{
 			name: "system_settings",
 			target: func(f *fixture) *core.Record {
 				return f.env.Create("system_settings", map[string]any{"scope": "workspace", "scope_id": f.w.Id, "setting_key": fmt.Sprintf("k%d", f.next()), "setting_value": map[string]any{"a": 1}})

@@ -56,7 +56,8 @@ var readableByAnyKey = map[string]bool{"workspaces": true, "workspace_members": 
 // adminOnly are collections only an admin key reaches. Together with the two
 // maps above they name every collection, so a new collection has to be placed
 // deliberately (a test fails otherwise).
-var adminOnly = map[string]bool{"system_settings": true, "audit_logs": true, "api_keys": true, "workspace_invitations": true}
+// ai_usage (tokens spent per call) is read by owners and admins, as the audit log.
+var adminOnly = map[string]bool{"system_settings": true, "audit_logs": true, "api_keys": true, "workspace_invitations": true, "ai_usage": true}
 
 // Classified reports whether a collection has a deliberate scope rule.
 func Classified(collection string) bool {
