@@ -51,6 +51,7 @@ func Register(app core.App, cfg Config) *Wiring {
 	registerExport(app, crm, now)
 	registerMerge(app, crm, now)
 	registerMembers(app, crm)
+	registerTemplates(app, crm)
 
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{
 		Func: func(se *core.ServeEvent) error {

@@ -81,6 +81,12 @@ func (s *Service) ForWorkspace(tx core.App, wsID string) (map[string]Definition,
 	return out, nil
 }
 
+// Definitions returns the definitions that apply in workspace wsID in the
+// order the workspace made them.
+func (s *Service) Definitions(tx core.App, wsID string) ([]Definition, error) {
+	return workspaceDefinitions(tx, wsID)
+}
+
 // workspaceDefinitions returns the definitions that apply in workspace wsID,
 // one per name (the workspace's own wins over its owner's user-wide one),
 // each name where its oldest definition puts it.

@@ -107,6 +107,19 @@ func CompileWithLimits(src Source, fields Fields, limits Limits) (*Compiled, err
 	default:
 		return nil, problem{field: "channel", reason: `channel must be "email" or "sms"`}.err()
 	}
+	if src.HTML != "" {
+		// first: a text part generated from the HTML repeats its mistakes,
+		// which are the HTML's to report
+		t, err := c.parse(partHTML, src.HTML, fields)
+		if err != nil {
+			return nil, err
+		}
+		h, e := htmltemplate.New(partHTML).Funcs(funcs).AddParseTree(partHTML, t)
+		if e != nil {
+			return nil, problem{field: partHTML, reason: e.Error()}.err()
+		}
+		c.html = h
+	}
 	var err error
 	text := func(part, s string) executor {
 		if err != nil || s == "" {
@@ -129,17 +142,6 @@ func CompileWithLimits(src Source, fields Fields, limits Limits) (*Compiled, err
 	c.sg = text(partSignature, src.Signature)
 	if err != nil {
 		return nil, err
-	}
-	if src.HTML != "" {
-		t, err := c.parse(partHTML, src.HTML, fields)
-		if err != nil {
-			return nil, err
-		}
-		h, e := htmltemplate.New(partHTML).Funcs(funcs).AddParseTree(partHTML, t)
-		if e != nil {
-			return nil, problem{field: partHTML, reason: e.Error()}.err()
-		}
-		c.html = h
 	}
 	// html/template escapes a tree on its first execution: its errors
 	// (an {{if}} that ends in another HTML context than it began, a

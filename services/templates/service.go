@@ -1,0 +1,196 @@
+package templates
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strings"
+
+	"github.com/pi-crm/pi-crm/services/apperr"
+	"github.com/pi-crm/pi-crm/services/customfields"
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
+)
+
+// Codes of the template routes and record rules.
+const (
+	CodeNameTaken       = "template_name_taken"
+	CodeNotFound        = "template_not_found"
+	CodeContactNotFound = "contact_not_found"
+	CodePreviewInvalid  = "template_preview_invalid"
+)
+
+// WorkspaceFields are the custom fields a template of workspace ws may use
+// (the workspace's own definitions and its owner's user-wide ones).
+func WorkspaceFields(app core.App, ws string) (Fields, error) {
+	defs, err := customfields.NewService(app, nil).ForWorkspace(app, ws)
+	if err != nil {
+		return nil, err
+	}
+	out := make(Fields, len(defs))
+	for name, d := range defs {
+		out[name] = d.Type
+	}
+	return out, nil
+}
+
+// SourceOf is a templates record's content.
+func SourceOf(rec *core.Record) Source {
+	return Source{
+		Channel: rec.GetString("channel"), Subject: rec.GetString("subject"), Preheader: rec.GetString("preheader"),
+		HTML: rec.GetString("body_html"), Text: rec.GetString("body_text"), Signature: rec.GetString("signature"),
+	}
+}
+
+// ValuesOf are a contact's values: its base fields and its custom values as
+// the contact's read copy holds them.
+func ValuesOf(contact *core.Record) Values {
+	v := Values{
+		"first_name": contact.GetString("first_name"), "last_name": contact.GetString("last_name"),
+		"email": contact.GetString("primary_email"), "phone": contact.GetString("primary_phone"),
+		"company": contact.GetString("company"),
+	}
+	custom := map[string]any{}
+	if raw := contact.GetString("custom"); raw != "" {
+		_ = json.Unmarshal([]byte(raw), &custom) // the copy is written by us; a bad one renders empty
+	}
+	v["custom"] = custom
+	return v
+}
+
+// Prepare keeps a template record's invariants before it is saved (every
+// path: the collection API, the admin dashboard, services): defaults, the
+// text part generated from the HTML while text_auto, a name unique in the
+// workspace, and a template that renders (template_invalid otherwise).
+func Prepare(tx core.App, rec *core.Record) error {
+	if rec.GetString("status") == "" {
+		rec.Set("status", "ready")
+	}
+	if rec.GetInt("version") < 1 {
+		rec.Set("version", 1)
+	}
+	if rec.GetString("channel") == "email" {
+		followHTML(rec)
+	}
+	if err := nameFree(tx, rec); err != nil {
+		return err
+	}
+	fields, err := WorkspaceFields(tx, rec.GetString("workspace"))
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // no such workspace: the relation's own validation says so
+		}
+		return err
+	}
+	return Check(SourceOf(rec), fields)
+}
+
+// followHTML keeps the text part: generated when left empty, regenerated on
+// an HTML edit while it is generated, and the user's own once edited by hand.
+func followHTML(rec *core.Record) {
+	html, text := rec.GetString("body_html"), rec.GetString("body_text")
+	orig := rec.Original()
+	switch {
+	case strings.TrimSpace(text) == "" && strings.TrimSpace(html) != "":
+		rec.Set("body_text", HTMLToText(html))
+		rec.Set("text_auto", true)
+	case rec.GetBool("text_auto") && !rec.IsNew() && text == orig.GetString("body_text"):
+		if html != orig.GetString("body_html") {
+			rec.Set("body_text", HTMLToText(html))
+		}
+	case !rec.IsNew() && text != orig.GetString("body_text"):
+		rec.Set("text_auto", false)
+	}
+}
+
+func nameFree(tx core.App, rec *core.Record) error {
+	var other string
+	err := tx.DB().Select("id").From("templates").
+		Where(dbx.HashExp{"workspace": rec.GetString("workspace"), "name": rec.GetString("name")}).
+		AndWhere(dbx.Not(dbx.HashExp{"id": rec.Id})).Limit(1).Row(&other)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return err
+	}
+	return apperr.Conflict(CodeNameTaken, "a template named "+quote(rec.GetString("name"))+" exists in this workspace: choose another name").
+		With("existing_id", other)
+}
+
+func quote(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// PreviewRequest is what a preview renders with: a contact of the
+// template's workspace, and/or values given directly (they win over the
+// contact's).
+type PreviewRequest struct {
+	Contact string         `json:"contact"`
+	Values  map[string]any `json:"values"`
+}
+
+// PreviewUnsubscribeURL stands in for the link the sender fills in.
+const PreviewUnsubscribeURL = "https://unsubscribe.invalid/preview"
+
+// Preview renders src, a template of workspace ws, for the request. The
+// contact must belong to ws (another workspace's contact: 404, as if it did
+// not exist).
+func Preview(app core.App, ws string, src Source, req PreviewRequest) (Message, error) {
+	fields, err := WorkspaceFields(app, ws)
+	if err != nil {
+		return Message{}, err
+	}
+	c, err := Compile(src, fields)
+	if err != nil {
+		return Message{}, err
+	}
+	v := Values{"custom": map[string]any{}}
+	if req.Contact != "" {
+		contact, err := app.FindRecordById("contacts", req.Contact)
+		if err != nil || contact.GetString("workspace") != ws {
+			return Message{}, apperr.NotFound(CodeContactNotFound, "no such contact in this template's workspace")
+		}
+		v = ValuesOf(contact)
+	}
+	for k, val := range req.Values {
+		if k == "custom" {
+			given, ok := val.(map[string]any)
+			if !ok {
+				return Message{}, apperr.BadRequest(CodePreviewInvalid, `values.custom must be an object: {"tier": "gold"}`)
+			}
+			custom := v["custom"].(map[string]any)
+			for name, cv := range given {
+				custom[name] = cv
+			}
+			continue
+		}
+		v[k] = val
+	}
+	if _, ok := v["unsubscribe_url"]; !ok {
+		v["unsubscribe_url"] = PreviewUnsubscribeURL
+	}
+	return c.Render(v)
+}
+
+// Placeholders is what the editor's picker offers in workspace ws.
+type Placeholders struct {
+	Variables []Variable `json:"variables"`
+	Functions []Function `json:"functions"`
+}
+
+// WorkspacePlaceholders lists the base placeholders, then the workspace's
+// custom fields as custom.<name>, in the order the workspace defined them.
+func WorkspacePlaceholders(app core.App, ws string) (Placeholders, error) {
+	defs, err := customfields.NewService(app, nil).Definitions(app, ws)
+	if err != nil {
+		return Placeholders{}, err
+	}
+	out := Placeholders{Variables: append([]Variable(nil), Variables...), Functions: Functions}
+	for _, d := range defs {
+		label := d.Label
+		if label == "" {
+			label = d.Name
+		}
+		out.Variables = append(out.Variables, Variable{Name: "custom." + d.Name, Label: label, Type: d.Type})
+	}
+	return out, nil
+}
