@@ -33,7 +33,7 @@ const SuperuserEmail = "admin@example.com"
 
 // Summary tells what a run created (zero counts on a second run).
 type Summary struct {
-	Users, Workspaces, Contacts, Definitions, Lists, Entries int
+	Users, Workspaces, Contacts, Definitions, Lists, Entries, Templates int
 	SuperuserCreated                                         bool
 }
 
@@ -161,6 +161,58 @@ func (r *run) all() error {
 			}
 		}
 	}
+
+	for _, t := range demoTemplates {
+		if err := r.template(t, wsByName[t.workspace]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// demoTemplate is a template of the demo: each uses its workspace's custom
+// fields, so the editor's preview differs from contact to contact.
+type demoTemplate struct {
+	workspace, name, channel, subject, preheader, html, text, signature string
+}
+
+var demoTemplates = []demoTemplate{
+	{workspace: "Andy's workspace", name: "Spring newsletter", channel: "email",
+		subject:   `Spring at the shop, {{first_name | default "friend"}}`,
+		preheader: "New season, new offers for {{custom.industry | lower | default \"your business\"}}",
+		html: `<html><body style="font-family:Arial,sans-serif;color:#222">
+<h1>Hello {{first_name | default "there"}}!</h1>
+<p>Spring is here, and we have picked a few things for {{company | default "you"}} in {{custom.industry | default "your line of work"}}.</p>
+{{if custom.vip}}<p><strong>As a VIP you get 20% off everything until the end of the month.</strong></p>{{else}}<p>Everything in the spring range is 10% off this week.</p>{{end}}
+{{if custom.birthday}}<p>And we have not forgotten: your birthday is on {{custom.birthday | date "2 January"}}. A small surprise is waiting.</p>{{end}}
+<p><a href="https://shop.example.com/spring">See the spring range</a></p>
+<p style="font-size:12px;color:#777">You receive this because you are a customer. <a href="{{unsubscribe_url}}">Unsubscribe</a></p>
+</body></html>`,
+		signature: "Andy\nAndy's Shop, 1 Market Street"},
+	{workspace: "Andy's workspace", name: "Appointment reminder", channel: "sms",
+		text: `Hi {{first_name | default "there"}}, a reminder of your appointment at Andy's Shop tomorrow at 10:00. Reply STOP to opt out.`},
+	{workspace: "Shared", name: "Welcome to the shared list", channel: "email",
+		subject: `Welcome, {{first_name | default "friend"}}`,
+		html: `<html><body><p>Hi {{first_name | default "there"}},</p>
+<p>Thanks for your interest in {{custom.interests | default "our news"}}.{{if custom.website}} We had a look at <a href="{{custom.website}}">your website</a>.{{end}}</p>
+<p><a href="{{unsubscribe_url}}">Unsubscribe</a></p></body></html>`},
+	{workspace: "Monalisa's workspace", name: "Thank you", channel: "email",
+		subject: "Thank you, {{first_name}}",
+		html:    `<p>Dear {{full_name | default "customer"}},</p><p>Thank you for finding us through {{custom.source | lower | default "a friend"}}.</p><p><a href="{{unsubscribe_url}}">Unsubscribe</a></p>`},
+}
+
+// template saves t in ws unless a template of that name exists there; the
+// template hooks check it and generate the text part from the HTML.
+func (r *run) template(t demoTemplate, ws *core.Record) error {
+	if _, err := r.tx.FindFirstRecordByFilter("templates", "workspace = {:w} && name = {:n}", dbx.Params{"w": ws.Id, "n": t.name}); err == nil {
+		return nil
+	}
+	err := r.save("templates", map[string]any{"workspace": ws.Id, "name": t.name, "channel": t.channel, "subject": t.subject,
+		"preheader": t.preheader, "body_html": t.html, "body_text": t.text, "signature": t.signature, "status": "ready"})
+	if err != nil {
+		return fmt.Errorf("template %s: %w", t.name, err)
+	}
+	r.sum.Templates++
 	return nil
 }
 

@@ -19,12 +19,12 @@ func TestSeedIsIdempotentAndIsolated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first.Users != 2 || first.Workspaces != 3 || first.Contacts < 45 || first.Definitions < 6 || first.Entries == 0 || !first.SuperuserCreated {
+	if first.Users != 2 || first.Workspaces != 3 || first.Contacts < 45 || first.Definitions < 6 || first.Entries == 0 || first.Templates != 4 || !first.SuperuserCreated {
 		t.Fatalf("first run: %+v", first)
 	}
 	counts := func() map[string]int64 {
 		out := map[string]int64{}
-		for _, c := range []string{"users", "workspaces", "workspace_members", "contacts", "custom_fields", "contact_lists", "contact_list_assignments", "communication_logs", "custom_field_definitions"} {
+		for _, c := range []string{"users", "workspaces", "workspace_members", "contacts", "custom_fields", "contact_lists", "contact_list_assignments", "communication_logs", "custom_field_definitions", "templates"} {
 			n, err := env.App.CountRecords(c)
 			if err != nil {
 				t.Fatal(err)
