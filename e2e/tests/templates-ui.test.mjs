@@ -224,7 +224,7 @@ uiTest('SMS editor: the counter at the segment boundaries, € counts two, an em
   assertNoProblems();
 });
 
-uiTest('AI settings in the browser, test connection, Draft with AI against the fake, edit, save, mark ready', async () => {
+uiTest('AI settings in the browser, test connection, Draft with AI against the fake, edit, save, mark ready, rewrite; upstream, bad-output and timeout errors; remove the key', async () => {
   const { ctx, p } = await open(owner, '/settings/ai', { workspace: ws.ai });
   await p.getByTestId('ai-configured').getByText('AI is not set up for this workspace yet.').waitFor();
   // the server's field errors sit under their fields
@@ -311,9 +311,39 @@ uiTest('AI settings in the browser, test connection, Draft with AI against the f
     await p.getByRole('button', { name: 'Draft it' }).click();
     await p.getByTestId('ai-error').getByText('The AI server refused the request.').waitFor();
     assert.match(await p.getByTestId('ai-error').textContent(), new RegExp(UPSTREAM_MESSAGE));
+    // an answer that is not a usable draft
+    fake.setMode('malformed');
+    await p.getByRole('button', { name: 'Draft it' }).click();
+    await p.getByTestId('ai-error').getByText("The AI's answer could not be used.").waitFor();
+    assert.ok((await p.getByTestId('ai-reason').textContent()).trim().length > 0, 'the reason is shown');
   } finally {
     fake.setMode('ok');
   }
+
+  // a model slower than the timeout: said as such
+  await p.goto(URL + '/settings/ai');
+  await p.getByLabel('Timeout (seconds)').fill('1');
+  await p.getByRole('button', { name: 'Save' }).click();
+  await p.getByText('AI settings saved.').waitFor();
+  fake.setMode('slow');
+  try {
+    await p.getByRole('link', { name: 'Templates' }).click();
+    await p.getByRole('button', { name: 'Draft with AI' }).click();
+    await p.getByLabel('Goal').fill('a slow one');
+    await p.getByRole('button', { name: 'Draft it' }).click();
+    await p.getByTestId('spinner').waitFor();
+    await p.getByTestId('ai-error').getByText('The AI model did not answer in time.').waitFor();
+  } finally {
+    fake.setMode('ok');
+  }
+
+  // "remove the saved key" clears it
+  await p.goto(URL + '/settings/ai');
+  await p.getByLabel('Remove the saved key').check();
+  await p.getByRole('button', { name: 'Save' }).click();
+  await p.getByText('AI settings saved.').waitFor();
+  await p.getByTestId('ai-key-note').getByText('No key is saved.').waitFor();
+  assert.equal((await owner.send(`/api/crm/workspaces/${ws.ai}/providers/ai`, { method: 'GET' })).has_api_key, false);
   await ctx.close();
   assertNoProblems();
 });
