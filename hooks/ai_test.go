@@ -17,6 +17,25 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 )
 
+// The AI routes' audit: a settings PUT is the system_settings record's entry
+// (TestAIProviderSettings), a draft its template's entry plus
+// ai.template_generate / ai.template_rewrite (TestAIGenerateEmailDraft,
+// TestAIRewrite); the provider test writes only its ai_usage row, which is
+// bookkeeping without an entry of its own. ai_usage rows written through the
+// REST API (by a superuser) are audited like any record.
+func init() {
+	auditedRoutes["PUT /api/crm/workspaces/{id}/providers/ai"] = "TestAIProviderSettings"
+	auditedRoutes["POST /api/crm/workspaces/{id}/providers/ai/test"] = "TestAIProviderSettings"
+	auditedRoutes["POST /api/crm/templates/generate"] = "TestAIGenerateEmailDraft"
+	auditedRoutes["POST /api/crm/templates/{id}/rewrite"] = "TestAIRewrite"
+	auditCases["ai_usage"] = auditCase{
+		create: func(f *auditFixture) map[string]any {
+			return map[string]any{"workspace": f.ws.Id, "purpose": "template_generate", "status": "ok", "model": "m", "total_tokens": 1}
+		},
+		update: map[string]any{"total_tokens": 2},
+	}
+}
+
 // ---------------------------------------------------------------------------
 // a local OpenAI-compatible server (the chat completions wire format), which
 // the real go-openai client of services/ai talks to
@@ -182,7 +201,7 @@ type aiFixture struct {
 	fake                                   *fakeAI
 	ws, other                              *core.Record
 	owner, admin, editor, viewer, outsider string // tokens
-	editorID                               string
+	editorID, ownerID                      string
 	bodies                                 []string // every answer body, for the leak check
 }
 
@@ -204,7 +223,7 @@ func newAIFixture(t *testing.T) *aiFixture {
 	editor, et := env.User("editor@example.com")
 	viewer, vt := env.User("viewer@example.com")
 	outsider, xt := env.User("outsider@example.com")
-	f.owner, f.admin, f.editor, f.viewer, f.outsider, f.editorID = ot, at, et, vt, xt, editor.Id
+	f.owner, f.admin, f.editor, f.viewer, f.outsider, f.editorID, f.ownerID = ot, at, et, vt, xt, editor.Id, owner.Id
 	f.ws = env.Workspace("W", owner, map[*core.Record]string{admin: "admin", editor: "editor", viewer: "viewer"})
 	f.other = env.Workspace("X", outsider, nil)
 	env.Create("custom_field_definitions", map[string]any{"user": owner.Id, "workspace": f.ws.Id, "field_name": "tier", "label": "Tier", "field_type": "text"})
@@ -487,6 +506,15 @@ func TestAIProviderSettings(t *testing.T) {
 	f := newAIFixture(t)
 	path := "/api/crm/workspaces/" + f.ws.Id + "/providers/ai"
 	f.configure(t, nil)
+	// the PUT is audited: the setting's entry names the owner, without the key
+	setting, err := f.env.App.FindFirstRecordByFilter("system_settings", "scope_id = {:ws} && setting_key = 'provider.ai'", dbx.Params{"ws": f.ws.Id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := f.env.App.FindFirstRecordByFilter("audit_logs", "entity_type = 'system_settings' && entity_id = {:id} && user = {:u}",
+		dbx.Params{"id": setting.Id, "u": f.ownerID}); err != nil || e.GetString("workspace") != f.ws.Id || e.GetString("ip_address") == "" {
+		t.Fatalf("settings audit entry: %v", err)
+	}
 	res := f.do(t, "GET", path, f.admin, nil)
 	got := res.JSON()
 	if res.Status != http.StatusOK || got["has_api_key"] != true || got["configured"] != true || got["model"] != "fake-model" ||
@@ -614,6 +642,10 @@ func TestAIRewrite(t *testing.T) {
 	v2 := res.JSON()
 	if v2["previous"] != oldID || v2["version"] != float64(2) || v2["status"] != "draft" || v2["name"] != "Spring (v2)" || v2["id"] == oldID {
 		t.Fatalf("v2 %s", res.Body)
+	}
+	if _, err := f.env.App.FindFirstRecordByFilter("audit_logs", "action = 'ai.template_rewrite' && entity_id = {:id} && user = {:u}",
+		dbx.Params{"id": v2["id"], "u": f.editorID}); err != nil {
+		t.Fatalf("rewrite audit entry: %v", err)
 	}
 	if again, _ := f.env.App.FindRecordById("templates", oldID); again.GetString("updated") != oldUpdated || again.GetString("name") != "Spring" {
 		t.Error("the old version changed")
