@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -151,8 +152,13 @@ func build(cfg Config, req Request, mode string) openai.ChatCompletionRequest {
 		// max_tokens, not max_completion_tokens: the one Ollama and
 		// llama.cpp servers read
 		out.MaxTokens = maxTokens //nolint:staticcheck // SA1019: deprecated at OpenAI for reasoning models only, which take the branch above
-		// go-openai omits 0 (the server's default then applies)
+		// go-openai omits a temperature of 0 (omitempty), so the server's
+		// default would apply instead of the deterministic answer asked
+		// for: the smallest float32 is sent, as go-openai's README advises
 		out.Temperature = float32(cfg.Temperature)
+		if cfg.Temperature == 0 {
+			out.Temperature = math.SmallestNonzeroFloat32
+		}
 	}
 	switch mode {
 	case ModeJSONSchema:

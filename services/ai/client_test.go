@@ -102,6 +102,14 @@ func TestRequestShapePerModel(t *testing.T) {
 	if reasoning["max_completion_tokens"] != float64(16) || reasoning["max_tokens"] != nil || reasoning["temperature"] != nil {
 		t.Errorf("reasoning model request %v", reasoning)
 	}
+	// a temperature of 0 is sent (go-openai drops a plain 0): near zero
+	if _, err := (ai.OpenAI{}).Chat(context.Background(), ai.Config{BaseURL: srv.URL + "/v1", Model: "llama3.2:3b", MaxTokens: 100, Temperature: 0, Timeout: 5 * time.Second},
+		ai.Request{User: "u"}); err != nil {
+		t.Fatal(err)
+	}
+	if temp, ok := (*bodies)[2]["temperature"].(float64); !ok || temp <= 0 || temp > 1e-30 {
+		t.Errorf("temperature 0 sent as %v", (*bodies)[2]["temperature"])
+	}
 }
 
 // A server that cannot be reached is the upstream's error, with no key in it.
