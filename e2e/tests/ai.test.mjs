@@ -12,13 +12,15 @@ import { createServer } from 'node:net';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import PocketBase, { ClientResponseError } from 'pocketbase';
+import PocketBase from 'pocketbase';
 import { startAIFake } from '../ai-fake.mjs';
+import { expectError } from '../expect.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const URL = process.env.PICRM_URL;
 const PASSWORD = process.env.PICRM_PASSWORD || 'pi-crm-demo';
-const SPEC = resolve(process.env.PICRM_SPECS || join(here, '..', '..', '..', 'shared', 'specs'), 'openai_chat_completions.trimmed.yaml');
+// the provider's own document, copied into the repository (e2e/specs/README.md)
+const SPEC = resolve(process.env.PICRM_SPECS || join(here, '..', 'specs'), 'openai_chat_completions.trimmed.yaml');
 const PRISM = join(here, '..', 'node_modules', '.bin', 'prism');
 const API_KEY = 'sk-e2e-never-shown-7d1f0c';
 
@@ -74,17 +76,9 @@ async function stopPrism(p) {
   if (!done) p.child.kill('SIGKILL');
 }
 
-async function expectError(promise, status, code, what) {
-  try {
-    const res = await promise;
-    assert.fail(`${what}: expected ${status} ${code}, got ${JSON.stringify(res).slice(0, 300)}`);
-  } catch (err) {
-    if (err instanceof assert.AssertionError) throw err;
-    assert.ok(err instanceof ClientResponseError, `${what}: ${err}`);
-    assert.equal(err.status, status, `${what}: ${JSON.stringify(err.response)}`);
-    assert.equal(err.response?.data?.code, code, `${what}: ${JSON.stringify(err.response)}`);
-    return err.response.data;
-  }
+// expectCode: the error's status and data.code; returns data
+async function expectCode(promise, status, code, what) {
+  return (await expectError(promise, status, what, code)).response.data;
 }
 
 const providerPath = (id) => `/api/crm/workspaces/${id}/providers/ai`;
@@ -136,7 +130,7 @@ test('a workspace without AI says so and where to set it', async () => {
   const view = await pb.send(providerPath(fresh.id), {});
   assert.equal(view.configured, false);
   assert.equal(view.has_api_key, false);
-  const data = await expectError(
+  const data = await expectCode(
     pb.send('/api/crm/templates/generate', { method: 'POST', body: { ...brief('email'), workspace: fresh.id } }),
     400,
     'ai_not_configured',
@@ -155,7 +149,7 @@ test('configure the provider (the key is write-only) and test it', async () => {
   assert.ok(!JSON.stringify(view).includes(API_KEY), 'GET answers the key');
   assert.equal(view.max_tokens, 1500);
 
-  const bad = await expectError(
+  const bad = await expectCode(
     pb.send(providerPath(ws.id), { method: 'PUT', body: { base_url: 'ftp://x', model: 'm', temperature: 9 } }),
     400,
     'ai_settings_invalid',
@@ -223,7 +217,7 @@ test('a malformed answer is ai_bad_output: nothing saved, the usage still record
   fake.setMode('malformed');
   const templates = await countTemplates();
   const usage = (await usageRows()).length;
-  const data = await expectError(generate('email'), 502, 'ai_bad_output', 'malformed');
+  const data = await expectCode(generate('email'), 502, 'ai_bad_output', 'malformed');
   assert.match(data.reason, /not JSON/);
   assert.equal(await countTemplates(), templates);
   const rows = await usageRows();
@@ -235,7 +229,7 @@ test('a malformed answer is ai_bad_output: nothing saved, the usage still record
 
 test('an upstream 500 is ai_upstream_error with the server message', async () => {
   fake.setMode('error500');
-  const data = await expectError(generate('email'), 502, 'ai_upstream_error', 'error500');
+  const data = await expectCode(generate('email'), 502, 'ai_upstream_error', 'error500');
   assert.equal(data.upstream, 'the fake model is on fire');
 });
 
@@ -243,7 +237,7 @@ test('a slow server is ai_timeout at the configured limit', async () => {
   await configure(fake.url, { timeout_s: 1 });
   fake.setMode('slow');
   const start = Date.now();
-  await expectError(generate('sms'), 504, 'ai_timeout', 'slow');
+  await expectCode(generate('sms'), 504, 'ai_timeout', 'slow');
   assert.ok(Date.now() - start < 10_000, `took ${Date.now() - start} ms`);
   await configure(fake.url);
 });
@@ -295,7 +289,7 @@ test('Prism proxy: OpenAI\'s spec accepts the real request on its way to the fak
 test('Prism mock: the request is accepted; the spec\'s example answer is not our JSON (ai_bad_output)', async (t) => {
   const prism = await startPrism('mock');
   await configure(prism.url);
-  const data = await expectError(generate('email'), 502, 'ai_bad_output', 'prism mock');
+  const data = await expectCode(generate('email'), 502, 'ai_bad_output', 'prism mock');
   assert.ok(data.reason, JSON.stringify(data));
   assert.doesNotMatch(prism.log, /violation/i, prism.log);
   assert.match(prism.log, /passed the validation rules/, prism.log);
