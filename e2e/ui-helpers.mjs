@@ -67,3 +67,12 @@ export async function page(ctx, problems) {
   });
   return p;
 }
+
+// openAt opens path in a fresh context logged in as pb's user, showing
+// workspace; page errors and dialogs go to problems.
+export async function openAt(browser, problems, pb, path, { workspace = '', viewport = DESKTOP } = {}) {
+  const ctx = await context(browser, pb, { ws: workspace, viewport });
+  const p = await page(ctx, problems);
+  await p.goto(URL + path);
+  return { ctx, p };
+}

@@ -10,6 +10,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import PocketBase, { ClientResponseError } from 'pocketbase';
 import EventSource from 'eventsource';
+import { expectError } from '../expect.mjs';
 
 // Node 20 has no EventSource; the SDK's realtime client needs one.
 globalThis.EventSource ??= EventSource;
@@ -43,20 +44,6 @@ async function login(email) {
   const pb = client();
   await pb.collection('users').authWithPassword(email, PASSWORD);
   return pb;
-}
-
-// expectError awaits p, asserts it rejected with a ClientResponseError of the
-// given status and returns the error.
-async function expectError(p, status, what) {
-  let result;
-  try {
-    result = await p;
-  } catch (err) {
-    assert.ok(err instanceof ClientResponseError, `${what}: expected a ClientResponseError, got ${err}`);
-    assert.equal(err.status, status, `${what}: status ${err.status} (${JSON.stringify(err.response)})`);
-    return err;
-  }
-  assert.fail(`${what}: expected an error ${status}, but it succeeded: ${JSON.stringify(result).slice(0, 300)}`);
 }
 
 // expectRefusedOrEmpty: a list request that may either be refused (400) or

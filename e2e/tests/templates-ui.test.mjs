@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { URL, PASSWORD, DESKTOP, PHONE, superuser, impersonate, launch, context, page as openPage } from '../ui-helpers.mjs';
+import { URL, PASSWORD, DESKTOP, PHONE, superuser, impersonate, launch, openAt } from '../ui-helpers.mjs';
 import { startAIFake, UPSTREAM_MESSAGE } from '../ai-fake.mjs';
 
 assert.ok(URL, 'PICRM_URL is not set: run the tests through run.mjs');
@@ -60,12 +60,8 @@ after(async () => {
   await fake?.close();
 });
 
-async function open(pb, path, { workspace = ws.Shared, viewport = DESKTOP } = {}) {
-  const ctx = await context(browser, pb, { ws: workspace, viewport });
-  const p = await openPage(ctx, problems);
-  await p.goto(URL + path);
-  return { ctx, p };
-}
+const open = (pb, path, { workspace = ws.Shared, viewport = DESKTOP } = {}) =>
+  openAt(browser, problems, pb, path, { workspace, viewport });
 
 const uiTest = (name, fn) => test(name, { timeout: 60_000 }, fn);
 const assertNoProblems = () => assert.deepEqual(problems, [], 'page errors or dialogs');

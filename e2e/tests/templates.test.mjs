@@ -8,8 +8,8 @@
 
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { ClientResponseError } from 'pocketbase';
 import { URL, PASSWORD, superuser, impersonate } from '../ui-helpers.mjs';
+import { expectError } from '../expect.mjs';
 
 assert.ok(URL, 'PICRM_URL is not set: run the tests through run.mjs');
 
@@ -18,19 +18,6 @@ const tier = `tier_${tag}`;
 let su, andy, mona, viewer;
 const ws = {};
 let gold, silver, foreign; // contacts
-
-async function expectError(p, status, what) {
-  let result;
-  try {
-    result = await p;
-  } catch (err) {
-    assert.ok(err instanceof ClientResponseError, `${what}: expected a ClientResponseError, got ${err}`);
-    const want = [].concat(status);
-    assert.ok(want.includes(err.status), `${what}: status ${err.status}, want ${want} (${JSON.stringify(err.response)})`);
-    return err;
-  }
-  assert.fail(`${what}: expected an error ${status}, but it succeeded: ${JSON.stringify(result).slice(0, 300)}`);
-}
 
 const preview = (pb, id, body) => pb.send(`/api/crm/templates/${id}/preview`, { method: 'POST', body });
 const previewUnsaved = (pb, body) => pb.send('/api/crm/templates/preview', { method: 'POST', body });

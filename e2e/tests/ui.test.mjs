@@ -13,7 +13,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import EventSource from 'eventsource';
-import { URL, PASSWORD, DESKTOP, PHONE, superuser, impersonate, launch, context, page as openPage } from '../ui-helpers.mjs';
+import { URL, PASSWORD, DESKTOP, PHONE, superuser, impersonate, launch, context, page as openPage, openAt } from '../ui-helpers.mjs';
 
 globalThis.EventSource ??= EventSource;
 assert.ok(URL, 'PICRM_URL is not set: run the tests through run.mjs');
@@ -48,12 +48,8 @@ after(async () => {
   await browser?.close();
 });
 
-async function open(pb, path, { workspace = ws.Shared, viewport = DESKTOP } = {}) {
-  const ctx = await context(browser, pb, { ws: workspace, viewport });
-  const p = await openPage(ctx, problems);
-  await p.goto(URL + path);
-  return { ctx, p };
-}
+const open = (pb, path, { workspace = ws.Shared, viewport = DESKTOP } = {}) =>
+  openAt(browser, problems, pb, path, { workspace, viewport });
 
 // each browser test gets its own minute (run.mjs's timeout covers the file)
 const uiTest = (name, fn) => test(name, { timeout: 60_000 }, fn);
