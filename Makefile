@@ -70,7 +70,7 @@ bench: build bench-tools bench-render
 ## bench-render: the template renderer on one core (5 kB HTML, 10 placeholders:
 ## renders/s), beside Go's html/template running the same body unchecked
 bench-render:
-	go test -run '^$$' -bench 'Render' -cpu 1 -benchtime 3s -count 3 ./services/templates/
+	go test -run '^$$' -bench 'Render|Compile' -cpu 1 -benchtime 3s -count 3 ./services/templates/
 
 ## bench-smoke: the whole harness end to end at a tiny size, in about a minute
 bench-smoke: build bench-tools
