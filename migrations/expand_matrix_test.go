@@ -256,8 +256,11 @@ func newWorld(t *testing.T) *world {
 		camp := add("campaigns", map[string]any{"workspace": ws.Id, "name": "Camp " + label, "type": "email", "status": "sent",
 			"template": tpl.Id, "created_by": a.Id})
 		add("campaign_approvals", map[string]any{"campaign": camp.Id, "status": "approved", "requested_by": a.Id, "reviewer": b.Id})
-		add("campaign_deliveries", map[string]any{"campaign": camp.Id, "contact": contacts[0].Id, "channel": "email",
+		delivery := add("campaign_deliveries", map[string]any{"campaign": camp.Id, "contact": contacts[0].Id, "channel": "email",
 			"address": contacts[0].GetString("primary_email"), "status": "sent"})
+		add("outbox_messages", map[string]any{"workspace": ws.Id, "campaign": camp.Id, "delivery": delivery.Id, "contact": contacts[0].Id,
+			"to": contacts[0].GetString("primary_email"), "subject": "Out " + label, "text": "secret text " + label})
+		add("provider_daily_counts", map[string]any{"workspace": ws.Id, "provider": "outbox", "day": "2026-12-01", "count": 7})
 		add("suppressions", map[string]any{"workspace": ws.Id, "channel": "email", "address": "supp." + lw + "@example.org", "reason": "unsubscribe"})
 		add("communication_logs", map[string]any{"workspace": ws.Id, "contact": contacts[0].Id, "type": "note", "content": "note " + label})
 		add("ai_insights", map[string]any{"user": a.Id, "workspace": ws.Id, "type": "summary", "content": "insight " + label, "confidence": 0.5})

@@ -207,11 +207,10 @@ func cases() []collectionCase {
 			target: func(f *fixture) *core.Record {
 				return f.env.Create("campaign_approvals", map[string]any{"campaign": f.campaign(f.w, "pending_approval").Id, "status": "pending"})
 			},
-			create: func(f *fixture) map[string]any {
-				return map[string]any{"campaign": f.campaign(f.w, "pending_approval").Id, "status": "pending"}
-			},
+			// decisions are made by the campaign routes only (four-eyes)
+			create:  nil,
 			update:  map[string]any{"notes": "looks good"},
-			allowed: ops(everyMember, adminsUp, adminsUp, adminsUp),
+			allowed: ops(everyMember, nobody, nobody, nobody),
 		},
 		{
 			name: "campaign_deliveries",
@@ -223,6 +222,30 @@ func cases() []collectionCase {
 			create:  nil,
 			update:  map[string]any{"status": "failed"},
 			allowed: ops(everyMember, nobody, nobody, nobody),
+		},
+		{
+			name: "outbox_messages",
+			target: func(f *fixture) *core.Record {
+				c := f.contact(f.w)
+				camp := f.campaign(f.w, "sent")
+				d := f.env.Create("campaign_deliveries", map[string]any{"campaign": camp.Id, "contact": c.Id,
+					"channel": "email", "address": c.GetString("primary_email"), "status": "sent"})
+				return f.env.Create("outbox_messages", map[string]any{"workspace": f.w.Id, "campaign": camp.Id, "delivery": d.Id,
+					"contact": c.Id, "to": c.GetString("primary_email"), "subject": "S", "text": "T"})
+			},
+			create:  nil,
+			update:  map[string]any{"subject": "changed"},
+			allowed: ops(everyMember, nobody, nobody, nobody),
+		},
+		{
+			name: "provider_daily_counts",
+			target: func(f *fixture) *core.Record {
+				return f.env.Create("provider_daily_counts", map[string]any{"workspace": f.w.Id, "provider": "outbox",
+					"day": fmt.Sprintf("2026-01-%02d", 1+f.next()%28), "count": 3})
+			},
+			create:  nil,
+			update:  map[string]any{"count": 0},
+			allowed: ops(nobody, nobody, nobody, nobody),
 		},
 		{
 			name: "suppressions",

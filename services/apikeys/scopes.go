@@ -47,6 +47,7 @@ var collectionArea = map[string]string{
 	"campaigns":                "campaigns",
 	"campaign_approvals":       "campaigns",
 	"campaign_deliveries":      "campaigns",
+	"outbox_messages":          "campaigns",
 }
 
 // readableByAnyKey are collections every key may read (to find its
@@ -57,7 +58,9 @@ var readableByAnyKey = map[string]bool{"workspaces": true, "workspace_members": 
 // maps above they name every collection, so a new collection has to be placed
 // deliberately (a test fails otherwise).
 // ai_usage (tokens spent per call) is read by owners and admins, as the audit log.
-var adminOnly = map[string]bool{"system_settings": true, "audit_logs": true, "api_keys": true, "workspace_invitations": true, "ai_usage": true}
+var adminOnly = map[string]bool{"system_settings": true, "audit_logs": true, "api_keys": true, "workspace_invitations": true, "ai_usage": true,
+	// the server's own daily send counts: no API rules at all
+	"provider_daily_counts": true}
 
 // Classified reports whether a collection has a deliberate scope rule.
 func Classified(collection string) bool {

@@ -82,7 +82,7 @@ var memberReadable = map[string]bool{
 	"contacts": true, "custom_fields": true, "custom_field_definitions": true,
 	"contact_lists": true, "contact_list_assignments": true, "communication_logs": true,
 	"suppressions": true, "import_jobs": true, "contact_merges": true, "ai_insights": true,
-	"templates": true, "campaigns": true, "campaign_approvals": true, "campaign_deliveries": true,
+	"templates": true, "campaigns": true, "campaign_approvals": true, "campaign_deliveries": true, "outbox_messages": true,
 }
 
 // MemberReadable reports whether every member of a workspace reads every

@@ -1,0 +1,101 @@
+// Package senders is the one small interface every message provider
+// implements (outbox, smtp, and later mailgun, gmail, microsoft365, twilio),
+// shaped like listmonk's Messenger: a name, a channel, send one message,
+// close. The sending engine (services/sending) owns the ledger, rates,
+// retries and rendering; a sender only moves one rendered message.
+package senders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pocketbase/pocketbase/core"
+)
+
+// Message is one rendered message to one recipient.
+type Message struct {
+	Workspace  string
+	CampaignID string // "" for a provider test
+	DeliveryID string // the ledger row ("" for a test send)
+	ContactID  string
+	Channel    string // "email" or "sms"
+	To         string // an email address or an E.164 number
+	From       string
+	ReplyTo    string
+	Subject    string
+	HTML       string
+	Text       string // the text part; the SMS body
+	// Headers every real send carries (List-Unsubscribe, List-Unsubscribe-Post,
+	// X-PiCRM-Campaign, …); Message-ID is set by the engine per delivery.
+	Headers   map[string]string
+	MessageID string
+	Test      bool // a test send: never counted in a campaign's results
+}
+
+// Result is what a provider said.
+type Result struct {
+	ProviderMessageID string
+}
+
+// Sender sends messages of one channel through one provider.
+type Sender interface {
+	Name() string    // "outbox", "smtp", …
+	Channel() string // "email" or "sms"
+	Send(ctx context.Context, m Message) (Result, error)
+	Close() error
+}
+
+// TxSender is a sender whose send is a database write (the outbox): the
+// engine sends inside the transaction that marks the ledger row sent, so a
+// crash leaves either both or neither — never a message without its row, or
+// a row "sending" whose message exists.
+type TxSender interface {
+	Sender
+	SendTx(tx core.App, m Message) (Result, error)
+}
+
+// Limits are a provider's own bounds (its settings: rate_per_second,
+// daily_limit; concurrency from the provider's nature).
+type Limits struct {
+	RatePerSecond float64 // 0: unlimited
+	DailyLimit    int     // 0: unlimited
+	Concurrency   int     // parallel sends (≥ 1)
+}
+
+// Error classifies a failed send for the engine's retries.
+type Error struct {
+	Err        error
+	Permanent  bool          // the row fails at once (a refused address, bad credentials)
+	RetryAfter time.Duration // the provider's Retry-After, when it gave one
+}
+
+func (e *Error) Error() string {
+	kind := "temporary"
+	if e.Permanent {
+		kind = "permanent"
+	}
+	return fmt.Sprintf("%s: %v", kind, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Permanent marks err as not worth retrying.
+func Permanent(err error) error { return &Error{Err: err, Permanent: true} }
+
+// Temporary marks err as worth retrying, after retryAfter when the provider
+// said so (0: the engine's backoff).
+func Temporary(err error, retryAfter time.Duration) error {
+	return &Error{Err: err, RetryAfter: retryAfter}
+}
+
+// Classify reads err: permanent or not, and the provider's Retry-After. An
+// error that is not an *Error is temporary (a timeout, a refused connection).
+func Classify(err error) (permanent bool, retryAfter time.Duration) {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Permanent, e.RetryAfter
+	}
+	return false, 0
+}
