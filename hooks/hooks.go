@@ -52,6 +52,7 @@ func Register(app core.App, cfg Config) *Wiring {
 	registerMerge(app, crm, now)
 	registerMembers(app, crm)
 	registerTemplates(app, crm)
+	registerCampaigns(app, crm, now)
 	registerAI(app, crm, now)
 
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{

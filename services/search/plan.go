@@ -142,6 +142,7 @@ func (s *Service) build(q Query) (*sqlBuilder, sortSpec, error) {
 			probe: `SELECT count(*) FROM (` + idset + ` LIMIT {:cap})`,
 		})
 	}
+	b.listConditions(q)
 	for _, f := range q.Filters {
 		if text, ok := baseColumns[f.Field]; ok && !f.Custom {
 			if err := b.baseCondition(f, text); err != nil {
@@ -167,6 +168,39 @@ func (s *Service) build(q Query) (*sqlBuilder, sortSpec, error) {
 	}
 	b.mergeRanges()
 	return b, sp, nil
+}
+
+// listConditions adds a segment's list conditions. Each "in list" is an id
+// set the planner may drive from (its probe counts the list's members); "not
+// in" lists are checks only.
+func (b *sqlBuilder) listConditions(q Query) {
+	in := func(ids []string) string {
+		ps := make([]string, len(ids))
+		for i, id := range ids {
+			ps[i] = b.param(id)
+		}
+		return strings.Join(ps, ", ")
+	}
+	member := func(lists string, what string) {
+		idset := `SELECT a.contact FROM contact_list_assignments a WHERE a.list IN (` + lists + `)`
+		b.conds = append(b.conds, cond{
+			check: `EXISTS (SELECT 1 FROM contact_list_assignments a WHERE a.contact = c.id AND a.list IN (` + lists + `))`,
+			idset: idset,
+			what:  what,
+			probe: `SELECT count(*) FROM (` + idset + ` LIMIT {:cap})`,
+		})
+	}
+	if len(q.ListsAny) > 0 {
+		member(in(q.ListsAny), "lists_any")
+	}
+	for _, id := range q.ListsAll {
+		member(in([]string{id}), "lists_all")
+	}
+	if len(q.ExcludeLists) > 0 {
+		b.conds = append(b.conds, cond{
+			check: `NOT EXISTS (SELECT 1 FROM contact_list_assignments a WHERE a.contact = c.id AND a.list IN (` + in(q.ExcludeLists) + `))`,
+		})
+	}
 }
 
 // pickDriver probes each condition an index or id set serves and returns

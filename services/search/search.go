@@ -65,10 +65,15 @@ type Query struct {
 	Q         string
 	Match     string // "prefix" (default, index-backed) or "contains"
 	List      string
-	Filters   []Filter
-	Sort      string // field name, "-" prefix for descending; "" = last_name
-	Page      int
-	PerPage   int
+	// A campaign segment's lists: in any of ListsAny, in all of ListsAll,
+	// in none of ExcludeLists (each list id once; empty: no condition).
+	ListsAny     []string
+	ListsAll     []string
+	ExcludeLists []string
+	Filters      []Filter
+	Sort         string // field name, "-" prefix for descending; "" = last_name
+	Page         int
+	PerPage      int
 }
 
 // Ops a filter may use.
