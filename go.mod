@@ -3,6 +3,8 @@ module github.com/pi-crm/pi-crm
 go 1.27.3
 
 require (
+	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
+	github.com/emersion/go-smtp v0.25.1
 	github.com/ganigeorgiev/fexpr v0.6.0
 	github.com/inbucket/html2text v1.0.0
 	github.com/nyaruka/phonenumbers v1.8.1

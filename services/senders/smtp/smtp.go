@@ -1,0 +1,470 @@
+// Package smtp is the SMTP sender: one rendered message per delivery over a
+// small pool of kept-open connections (STARTTLS, implicit TLS or none, AUTH
+// PLAIN), each message multipart/alternative text + HTML with RFC 2047
+// encoded words where a header is not ASCII.
+//
+// The transport is github.com/emersion/go-smtp's client rather than
+// PocketBase's tools/mailer: the mailer (mailyak) dials, authenticates and
+// quits for every message, takes no CA pool for STARTTLS, and hands back
+// errors without their SMTP code, which the engine's retries need (4xx
+// temporary, 5xx permanent). The message itself is written with the
+// standard library (mime, mime/multipart, mime/quotedprintable).
+package smtp
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/mail"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
+	"github.com/pi-crm/pi-crm/services/senders"
+)
+
+// Name is the provider's name.
+const Name = "smtp"
+
+// TLS modes.
+const (
+	TLSNone     = "none"     // plain SMTP (a relay on the LAN)
+	TLSStartTLS = "starttls" // plain connection upgraded with STARTTLS, required (port 587)
+	TLSImplicit = "tls"      // TLS from the first byte (port 465)
+)
+
+// DefaultPort is the usual port of a TLS mode.
+func DefaultPort(mode string) int {
+	switch mode {
+	case TLSImplicit:
+		return 465
+	case TLSNone:
+		return 25
+	default:
+		return 587
+	}
+}
+
+// Config is what a connection needs.
+type Config struct {
+	Host     string
+	Port     int
+	TLS      string // TLSNone, TLSStartTLS (default), TLSImplicit
+	Username string // "" : no AUTH
+	Password string
+	From     string // "Name <addr>" or addr: the From header and envelope sender when a message has none
+	ReplyTo  string
+
+	// Concurrency is the number of connections kept (and sends at once); ≥ 1.
+	Concurrency int
+	// TLSConfig is the base TLS configuration (nil: the system's roots). Tests
+	// pass one with their own RootCAs; ServerName is set from Host.
+	TLSConfig *tls.Config
+	// Timeout bounds each SMTP command and the dial (0: 30 s).
+	Timeout time.Duration
+	// LocalName is the name said in EHLO (""; the From domain).
+	LocalName string
+	// IdleCheck: a connection idle longer than this is checked with RSET
+	// before it is reused (0: 10 s).
+	IdleCheck time.Duration
+}
+
+// Sender is the SMTP sender. It is safe for concurrent use; at most
+// Concurrency sends run at once, each on a connection of its own.
+type Sender struct {
+	cfg     Config
+	addr    string
+	tls     *tls.Config
+	from    *mail.Address
+	replyTo *mail.Address
+
+	slots chan struct{}
+	idle  chan *conn
+
+	mu     sync.Mutex
+	closed bool
+}
+
+type conn struct {
+	c        *gosmtp.Client
+	raw      net.Conn
+	lastUsed time.Time
+}
+
+// New checks cfg and returns a sender; it dials nothing until the first Send.
+func New(cfg Config) (*Sender, error) {
+	if cfg.Host == "" {
+		return nil, errors.New("smtp: no host")
+	}
+	if cfg.TLS == "" {
+		cfg.TLS = TLSStartTLS
+	}
+	switch cfg.TLS {
+	case TLSNone, TLSStartTLS, TLSImplicit:
+	default:
+		return nil, fmt.Errorf("smtp: tls must be none, starttls or tls, not %q", cfg.TLS)
+	}
+	if cfg.Port == 0 {
+		cfg.Port = DefaultPort(cfg.TLS)
+	}
+	if cfg.Concurrency < 1 {
+		cfg.Concurrency = 1
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.IdleCheck <= 0 {
+		cfg.IdleCheck = 10 * time.Second
+	}
+	s := &Sender{cfg: cfg, addr: net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)),
+		slots: make(chan struct{}, cfg.Concurrency), idle: make(chan *conn, cfg.Concurrency)}
+	if cfg.From != "" {
+		a, err := mail.ParseAddress(cfg.From)
+		if err != nil {
+			return nil, fmt.Errorf("smtp: from %q: %w", cfg.From, err)
+		}
+		s.from = a
+	}
+	if cfg.ReplyTo != "" {
+		a, err := mail.ParseAddress(cfg.ReplyTo)
+		if err != nil {
+			return nil, fmt.Errorf("smtp: reply_to %q: %w", cfg.ReplyTo, err)
+		}
+		s.replyTo = a
+	}
+	if cfg.TLSConfig != nil {
+		s.tls = cfg.TLSConfig.Clone()
+	} else {
+		s.tls = &tls.Config{}
+	}
+	if s.tls.ServerName == "" {
+		s.tls.ServerName = cfg.Host
+	}
+	if s.tls.MinVersion == 0 {
+		s.tls.MinVersion = tls.VersionTLS12
+	}
+	if s.cfg.LocalName == "" {
+		s.cfg.LocalName = "localhost"
+		if s.from != nil {
+			if d := domainOf(s.from.Address); d != "" {
+				s.cfg.LocalName = d
+			}
+		}
+	}
+	return s, nil
+}
+
+// Name is "smtp".
+func (s *Sender) Name() string { return Name }
+
+// Channel is "email".
+func (s *Sender) Channel() string { return "email" }
+
+// Close quits every idle connection; connections in use are closed when
+// their send ends. Later sends fail.
+func (s *Sender) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	for {
+		select {
+		case c := <-s.idle:
+			c.quit()
+		default:
+			return nil
+		}
+	}
+}
+
+var errClosed = errors.New("smtp: sender closed")
+
+// Send delivers m: MAIL FROM the from address, RCPT TO m.To, DATA the
+// message. The result's ProviderMessageID is the Message-ID (without angle
+// brackets). Errors are classified for the engine: an SMTP 4xx answer or a
+// network failure is senders.Temporary, a 5xx answer (an unknown user, a
+// refused login) or a message that cannot be built is senders.Permanent.
+func (s *Sender) Send(ctx context.Context, m senders.Message) (senders.Result, error) {
+	from := s.from
+	if m.From != "" {
+		a, err := mail.ParseAddress(m.From)
+		if err != nil {
+			return senders.Result{}, senders.Permanent(fmt.Errorf("smtp: from %q: %w", m.From, err))
+		}
+		from = a
+	}
+	if from == nil {
+		return senders.Result{}, senders.Permanent(errors.New("smtp: no from address"))
+	}
+	to, err := mail.ParseAddress(m.To)
+	if err != nil {
+		return senders.Result{}, senders.Permanent(fmt.Errorf("smtp: to %q: %w", m.To, err))
+	}
+	replyTo := s.replyTo
+	if m.ReplyTo != "" {
+		if replyTo, err = mail.ParseAddress(m.ReplyTo); err != nil {
+			return senders.Result{}, senders.Permanent(fmt.Errorf("smtp: reply_to %q: %w", m.ReplyTo, err))
+		}
+	}
+	id := strings.Trim(strings.TrimSpace(m.MessageID), "<>")
+	if id == "" {
+		id = NewMessageID(from.Address)
+	}
+	msg, err := build(m, from, to, replyTo, id, time.Now())
+	if err != nil {
+		return senders.Result{}, senders.Permanent(err)
+	}
+
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		return senders.Result{}, senders.Temporary(ctx.Err(), 0)
+	}
+	defer func() { <-s.slots }()
+
+	utf8 := !isASCII(from.Address) || !isASCII(to.Address)
+	for attempt := 0; ; attempt++ {
+		c, reused, err := s.get(ctx)
+		if err != nil {
+			return senders.Result{}, classify(err)
+		}
+		stop := context.AfterFunc(ctx, func() { _ = c.raw.Close() })
+		started, err := c.send(from.Address, to.Address, msg, utf8)
+		interrupted := !stop()
+		if err != nil && interrupted {
+			err = errors.Join(ctx.Err(), err)
+		}
+		if err == nil {
+			s.put(c)
+			return senders.Result{ProviderMessageID: id}, nil
+		}
+		var se *gosmtp.SMTPError
+		if errors.As(err, &se) && !interrupted && se.Code != 421 {
+			// the server refused this message; the connection is still good
+			// once the transaction is reset
+			if c.c.Reset() == nil {
+				s.put(c)
+			} else {
+				c.close()
+			}
+		} else {
+			c.close()
+		}
+		// a kept connection the server had dropped (or closes with 421):
+		// nothing of the message was sent yet, so once more on a new one
+		if reused && !started && attempt == 0 && !interrupted && (se == nil || se.Code == 421) {
+			continue
+		}
+		return senders.Result{}, classify(err)
+	}
+}
+
+// get takes an idle connection (checked when it idled long) or dials one.
+func (s *Sender) get(ctx context.Context) (*conn, bool, error) {
+	for {
+		select {
+		case c := <-s.idle:
+			if time.Since(c.lastUsed) > s.cfg.IdleCheck {
+				if err := c.c.Reset(); err != nil {
+					c.close()
+					continue
+				}
+			}
+			return c, true, nil
+		default:
+		}
+		s.mu.Lock()
+		closed := s.closed
+		s.mu.Unlock()
+		if closed {
+			return nil, false, senders.Permanent(errClosed)
+		}
+		c, err := s.dial(ctx)
+		return c, false, err
+	}
+}
+
+func (s *Sender) put(c *conn) {
+	c.lastUsed = time.Now()
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		c.quit()
+		return
+	}
+	select {
+	case s.idle <- c:
+	default:
+		c.quit()
+	}
+}
+
+// dial connects, says EHLO, upgrades with STARTTLS when asked and logs in.
+func (s *Sender) dial(ctx context.Context) (*conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	d := &net.Dialer{}
+	var raw net.Conn
+	var err error
+	if s.cfg.TLS == TLSImplicit {
+		raw, err = (&tls.Dialer{NetDialer: d, Config: s.tls}).DialContext(ctx, "tcp", s.addr)
+	} else {
+		raw, err = d.DialContext(ctx, "tcp", s.addr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = raw.Close() })
+	defer stop()
+	fail := func(c *gosmtp.Client, err error) (*conn, error) {
+		if c != nil {
+			_ = c.Close()
+		} else {
+			_ = raw.Close()
+		}
+		if ctx.Err() != nil {
+			return nil, errors.Join(ctx.Err(), err)
+		}
+		return nil, err
+	}
+	var c *gosmtp.Client
+	if s.cfg.TLS == TLSStartTLS {
+		// the first EHLO (before the upgrade) says "localhost"; the one
+		// after it names LocalName
+		c, err = gosmtp.NewClientStartTLS(raw, s.tls)
+		if err != nil {
+			if strings.Contains(err.Error(), "support STARTTLS") {
+				err = senders.Permanent(fmt.Errorf("smtp: %s does not offer STARTTLS (set tls to \"tls\" for port 465, or \"none\")", s.addr))
+			}
+			return fail(nil, err)
+		}
+	} else {
+		c = gosmtp.NewClient(raw)
+	}
+	c.CommandTimeout = s.cfg.Timeout
+	c.SubmissionTimeout = 2 * s.cfg.Timeout
+	if err := c.Hello(s.cfg.LocalName); err != nil {
+		return fail(c, err)
+	}
+	if s.cfg.Username != "" {
+		if ok, _ := c.Extension("AUTH"); !ok {
+			return fail(c, senders.Permanent(fmt.Errorf("smtp: %s offers no AUTH, but a username is set", s.addr)))
+		}
+		if err := c.Auth(sasl.NewPlainClient("", s.cfg.Username, s.cfg.Password)); err != nil {
+			return fail(c, authError(err))
+		}
+	}
+	return &conn{c: c, raw: raw, lastUsed: time.Now()}, nil
+}
+
+// send runs one transaction. started reports whether the server saw the
+// message's envelope (after a successful MAIL FROM the transaction is
+// underway and must not be repeated blindly).
+func (c *conn) send(from, to string, msg []byte, utf8 bool) (started bool, err error) {
+	var opts *gosmtp.MailOptions
+	if utf8 {
+		opts = &gosmtp.MailOptions{UTF8: true}
+	}
+	if err := c.c.Mail(from, opts); err != nil {
+		return false, err
+	}
+	if err := c.c.Rcpt(to, nil); err != nil {
+		return true, err
+	}
+	w, err := c.c.Data()
+	if err != nil {
+		return true, err
+	}
+	if _, err := w.Write(msg); err != nil {
+		_ = w.Close()
+		return true, err
+	}
+	return true, w.Close()
+}
+
+func (c *conn) quit() {
+	if c.c.Quit() != nil {
+		c.close()
+	}
+}
+
+func (c *conn) close() { _ = c.c.Close() }
+
+// ---------------------------------------------------------------------------
+// errors
+
+// classify turns a transport error into the engine's classes.
+func classify(err error) error {
+	var se *senders.Error
+	if errors.As(err, &se) {
+		return err
+	}
+	var smtpErr *gosmtp.SMTPError
+	if errors.As(err, &smtpErr) {
+		if smtpErr.Code >= 500 {
+			return senders.Permanent(err)
+		}
+		return senders.Temporary(err, 0)
+	}
+	var verify *tls.CertificateVerificationError
+	var unknown x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	if errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid) {
+		// the server's certificate does not check: a set-up to fix, not a
+		// moment to wait out
+		return senders.Permanent(fmt.Errorf("smtp: the server's TLS certificate is not trusted: %w", err))
+	}
+	return senders.Temporary(err, 0)
+}
+
+// authError: a refused login is permanent whatever its code (535, or a 454
+// "temporary authentication failure" is the one exception).
+func authError(err error) error {
+	var smtpErr *gosmtp.SMTPError
+	if errors.As(err, &smtpErr) && smtpErr.Code >= 400 && smtpErr.Code < 500 {
+		return senders.Temporary(fmt.Errorf("smtp: login: %w", err), 0)
+	}
+	if errors.As(err, &smtpErr) {
+		return senders.Permanent(fmt.Errorf("smtp: login refused (check username and password): %w", err))
+	}
+	return err
+}
+
+// ---------------------------------------------------------------------------
+
+// NewMessageID returns a fresh Message-ID (without angle brackets) under the
+// domain of addr.
+func NewMessageID(addr string) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	d := domainOf(addr)
+	if d == "" {
+		d = "pi-crm.invalid"
+	}
+	return hex.EncodeToString(b[:]) + "@" + d
+}
+
+func domainOf(addr string) string {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return addr[i+1:]
+	}
+	return ""
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
