@@ -1,0 +1,528 @@
+// Package sending is the campaign engine, shaped like listmonk's manager
+// (a runner per campaign, workers, a messenger per provider) but around a
+// ledger: every recipient has one campaign_deliveries row written before the
+// first send, and a row moves to a final state only when its outcome is
+// known. listmonk advances its cursor when it fetches a batch, so a crash
+// skips the rest of it; here a row is claimed in the transaction that
+// records it (the outbox, a TxSender) or marked "sending" before the call and
+// settled after it (remote providers), so a restart finds every row where it
+// was: queued rows are sent, "sending" rows of a remote provider become
+// "unknown" and are never re-sent blindly.
+//
+// A campaign is processed by passes (Pass): claim what is due now, send,
+// record, until nothing is due; the pass then says when the next row is due
+// (a retry, the rate limit) or that the campaign is finished. The runner of a
+// campaign repeats passes on the engine's Clock; tests call Pass themselves
+// with a fake clock.
+package sending
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pi-crm/pi-crm/services/campaigns"
+	"github.com/pi-crm/pi-crm/services/senders"
+	"github.com/pi-crm/pi-crm/services/senders/outbox"
+	"github.com/pocketbase/pocketbase/core"
+)
+
+// AudienceFunc streams a campaign's audience in a stable order
+// (campaigns.Recipients).
+type AudienceFunc func(app core.App, ws string, seg campaigns.Segment, channel string, each func(campaigns.Recipient) error) error
+
+// OpenFunc opens a workspace's provider (providers.Open).
+type OpenFunc func(app core.App, ws, provider string) (senders.Sender, senders.Limits, error)
+
+// Links makes a recipient's unsubscribe link (unsubscribe.NewLinks(app)).
+type Links interface {
+	URL(ws, contact, campaign, channel string) (string, error)
+}
+
+// Scheduler starts scheduled campaigns whose time has come
+// ((*campaigns.Service).StartDue).
+type Scheduler interface {
+	StartDue(now time.Time) ([]string, error)
+}
+
+// Options configure an Engine; zero values take the defaults.
+type Options struct {
+	Clock     Clock
+	Rand      func() float64 // jitter in [0, 1); nil: math/rand
+	Open      OpenFunc       // nil: the outbox for every provider
+	Audience  AudienceFunc   // nil: campaigns.Recipients
+	Links     Links          // nil: a placeholder link (services/unsubscribe not wired)
+	Scheduler Scheduler      // nil: no scheduler loop
+	Logger    *slog.Logger
+
+	BatchSize        int           // rows claimed per transaction (50)
+	MaterializeBatch int           // ledger rows written per transaction (500)
+	MaxErrors        int           // consecutive errors that pause a campaign (10)
+	MaxAttempts      int           // attempts before a temporary error fails the row (5)
+	BaseBackoff      time.Duration // first retry delay (30 s), doubled per attempt
+	MaxBackoff       time.Duration // cap of the delay (1 h)
+	SendTimeout      time.Duration // one remote send (30 s)
+	FlushEvery       time.Duration // counters written at most this often during a pass (250 ms)
+	ScheduleEvery    time.Duration // the scheduler loop's period (5 s)
+	IdleWake         time.Duration // longest sleep of a runner between passes (5 s)
+}
+
+func (o *Options) defaults() {
+	if o.Clock == nil {
+		o.Clock = RealClock{}
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
+	}
+	if o.Open == nil {
+		o.Open = OutboxOnly
+	}
+	if o.Audience == nil {
+		o.Audience = campaigns.Recipients
+	}
+	if o.Links == nil {
+		o.Links = placeholderLinks{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defd := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&o.BatchSize, 50)
+	def(&o.MaterializeBatch, 500)
+	def(&o.MaxErrors, 10)
+	def(&o.MaxAttempts, 5)
+	defd(&o.BaseBackoff, 30*time.Second)
+	defd(&o.MaxBackoff, time.Hour)
+	defd(&o.SendTimeout, 30*time.Second)
+	defd(&o.FlushEvery, 250*time.Millisecond)
+	defd(&o.ScheduleEvery, 5*time.Second)
+	defd(&o.IdleWake, 5*time.Second)
+}
+
+// OutboxOnly is the default opener: every provider name is the outbox.
+func OutboxOnly(app core.App, _ string, _ string) (senders.Sender, senders.Limits, error) {
+	return outbox.New(app, "email"), senders.Limits{Concurrency: 1}, nil
+}
+
+// placeholderLinks stands in until services/unsubscribe is wired: a link
+// under the reserved .invalid domain, which nothing answers.
+type placeholderLinks struct{}
+
+func (placeholderLinks) URL(_, contact, campaign, channel string) (string, error) {
+	return "https://unsubscribe.invalid/" + channel + "/" + campaign + "/" + contact, nil
+}
+
+// Engine sends campaigns.
+type Engine struct {
+	app core.App
+	opt Options
+
+	mu        sync.Mutex
+	runners   map[string]*runner
+	prepared  map[string]*prepared
+	providers map[string]*provState
+	errs      map[string]int         // consecutive errors per campaign
+	passLocks map[string]*sync.Mutex // one pass at a time per campaign
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	idle   *sync.Cond
+}
+
+type runner struct{ kick chan struct{} }
+
+// provState is what campaigns of one provider share: its rate and its
+// parallel sends.
+type provState struct {
+	rate   float64
+	bucket *bucket
+	sem    chan struct{}
+}
+
+// NewEngine returns an engine writing through app; Start runs it.
+func NewEngine(app core.App, opt Options) *Engine {
+	opt.defaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &Engine{app: app, opt: opt, runners: map[string]*runner{}, prepared: map[string]*prepared{},
+		providers: map[string]*provState{}, errs: map[string]int{}, passLocks: map[string]*sync.Mutex{},
+		ctx: ctx, cancel: cancel}
+	e.idle = sync.NewCond(&e.mu)
+	return e
+}
+
+// Start recovers what a crash left (rows "sending"), resumes the campaigns
+// left sending and runs the scheduler loop.
+func (e *Engine) Start() error {
+	ids, err := e.RecoverAll()
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		e.Kick(id)
+	}
+	if e.opt.Scheduler != nil {
+		e.goSafe("", e.scheduleLoop)
+	}
+	return nil
+}
+
+// Stop ends every runner and the scheduler (in-flight sends finish and are
+// recorded first) and closes the senders.
+func (e *Engine) Stop() {
+	e.cancel()
+	e.wg.Wait()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for id, p := range e.prepared {
+		_ = p.sender.Close()
+		delete(e.prepared, id)
+	}
+}
+
+// WaitIdle waits until no campaign runner is active (or ctx ends).
+func (e *Engine) WaitIdle(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		e.mu.Lock()
+		for len(e.runners) > 0 && ctx.Err() == nil {
+			e.idle.Wait()
+		}
+		e.mu.Unlock()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return ctx.Err()
+	case <-ctx.Done():
+		e.mu.Lock()
+		e.idle.Broadcast()
+		e.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Kick makes the campaign's runner look at it now: started when there is
+// none (the lifecycle calls it after → sending and resume; campaigns.Kicker).
+func (e *Engine) Kick(campaignID string) {
+	if campaignID == "" || e.ctx.Err() != nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if r, ok := e.runners[campaignID]; ok {
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
+		return
+	}
+	r := &runner{kick: make(chan struct{}, 1)}
+	e.runners[campaignID] = r
+	e.goSafe(campaignID, func(ctx context.Context) { e.run(ctx, campaignID, r) })
+}
+
+// goSafe runs f on its own goroutine; a panic is logged and, for a
+// campaign's goroutine, pauses the campaign with the reason instead of
+// leaving it "sending" forever.
+func (e *Engine) goSafe(campaignID string, f func(ctx context.Context)) {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer func() {
+			if v := recover(); v != nil {
+				e.opt.Logger.Error("sending: panic", "campaign", campaignID, "panic", v)
+				if campaignID != "" {
+					if err := e.pause(campaignID, fmt.Sprintf("internal error: %v", v)); err != nil {
+						e.opt.Logger.Error("sending: pause after panic", "campaign", campaignID, "error", err)
+					}
+					e.forget(campaignID)
+				}
+			}
+		}()
+		f(e.ctx)
+	}()
+}
+
+// forget removes a campaign's runner and cached sender.
+func (e *Engine) forget(campaignID string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.runners, campaignID)
+	if p, ok := e.prepared[campaignID]; ok {
+		_ = p.sender.Close()
+		delete(e.prepared, campaignID)
+	}
+	delete(e.errs, campaignID)
+	e.idle.Broadcast()
+}
+
+func (e *Engine) run(ctx context.Context, id string, r *runner) {
+	failures := 0
+	for {
+		res, err := e.Pass(ctx, id)
+		var wait time.Duration
+		switch {
+		case ctx.Err() != nil:
+			e.forget(id)
+			return
+		case err != nil:
+			failures++
+			e.opt.Logger.Error("sending: pass", "campaign", id, "error", err, "failures", failures)
+			if failures >= 5 {
+				if perr := e.pause(id, "sending stopped after repeated errors: "+err.Error()); perr != nil {
+					e.opt.Logger.Error("sending: pause", "campaign", id, "error", perr)
+				}
+				e.forget(id)
+				return
+			}
+			wait = time.Duration(failures) * time.Second
+		case res.Done:
+			e.mu.Lock()
+			select {
+			case <-r.kick: // kicked while finishing: look again
+				e.mu.Unlock()
+				continue
+			default:
+			}
+			delete(e.runners, id)
+			if p, ok := e.prepared[id]; ok {
+				_ = p.sender.Close()
+				delete(e.prepared, id)
+			}
+			e.idle.Broadcast()
+			e.mu.Unlock()
+			return
+		default:
+			failures = 0
+			wait = res.Next.Sub(e.opt.Clock.Now())
+		}
+		if wait <= 0 {
+			continue
+		}
+		wait = min(wait, e.opt.IdleWake)
+		select {
+		case <-ctx.Done():
+		case <-r.kick:
+		case <-e.opt.Clock.After(wait):
+		}
+	}
+}
+
+func (e *Engine) scheduleLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.opt.Clock.After(e.opt.ScheduleEvery):
+		}
+		ids, err := e.opt.Scheduler.StartDue(e.opt.Clock.Now())
+		if err != nil {
+			e.opt.Logger.Error("sending: start due campaigns", "error", err)
+			continue
+		}
+		for _, id := range ids {
+			e.Kick(id)
+		}
+	}
+}
+
+// PassResult says what a pass left: the campaign is finished or not being
+// sent (Done), or its next row is due at Next.
+type PassResult struct {
+	Done bool
+	Next time.Time
+}
+
+// Pass processes every row of the campaign that is due now: materialises
+// the ledger first when needed, recovers rows a crash left "sending", then
+// claims, sends and records in batches until nothing is due, the rate limit
+// says wait, or the campaign is no longer "sending" (paused, cancelled: seen
+// between two batches). A finished ledger makes the campaign sent or failed.
+func (e *Engine) Pass(ctx context.Context, id string) (PassResult, error) {
+	lock := e.passLock(id)
+	lock.Lock()
+	defer lock.Unlock()
+
+	c, err := loadCampaign(e.app, id)
+	if err != nil {
+		return PassResult{}, err
+	}
+	if c.status != statusSending {
+		return PassResult{Done: true}, nil
+	}
+	p, err := e.prepare(c)
+	if err != nil {
+		var perr *pauseError
+		if errors.As(err, &perr) {
+			return PassResult{Done: true}, e.pause(id, perr.reason)
+		}
+		return PassResult{}, err
+	}
+	if !c.materialised {
+		if err := e.materialise(ctx, c); err != nil {
+			return PassResult{}, err
+		}
+	}
+	if err := e.recoverCampaign(id, p.tx != nil); err != nil {
+		return PassResult{}, err
+	}
+	lastFlush := e.opt.Clock.Now()
+	for ctx.Err() == nil {
+		status, err := campaignStatus(e.app, id)
+		if err != nil {
+			return PassResult{}, err
+		}
+		if status != statusSending {
+			return PassResult{Done: true}, e.flushCounters(id)
+		}
+		now := e.opt.Clock.Now()
+		n := e.opt.BatchSize
+		if p.limits.DailyLimit > 0 {
+			used, err := dailyCount(e.app, c.ws, p.provider, now)
+			if err != nil {
+				return PassResult{}, err
+			}
+			left := p.limits.DailyLimit - used
+			if left <= 0 {
+				if err := e.flushCounters(id); err != nil {
+					return PassResult{}, err
+				}
+				return PassResult{Done: true}, e.pause(id, fmt.Sprintf("the daily limit of %d messages of provider %q is reached for %s (UTC); resume tomorrow",
+					p.limits.DailyLimit, p.provider, now.UTC().Format(time.DateOnly)))
+			}
+			n = min(n, left)
+		}
+		got, wait := p.state.bucket.take(now, n)
+		if got == 0 {
+			return PassResult{Next: now.Add(wait)}, e.flushCounters(id)
+		}
+		var outcomes []outcome
+		if p.tx != nil {
+			outcomes, err = e.sendTxBatch(c, p, got, now)
+		} else {
+			// remote batches are one round of parallel sends, so the
+			// consecutive errors are counted send by send
+			outcomes, err = e.sendRemoteBatch(ctx, c, p, min(got, max(1, p.limits.Concurrency)), now)
+		}
+		if err != nil {
+			p.state.bucket.give(got)
+			return PassResult{}, err
+		}
+		p.state.bucket.give(got - len(outcomes))
+		if len(outcomes) == 0 {
+			break
+		}
+		if reason := e.countErrors(id, outcomes); reason != "" {
+			if err := e.flushCounters(id); err != nil {
+				return PassResult{}, err
+			}
+			return PassResult{Done: true}, e.pause(id, reason)
+		}
+		if now := e.opt.Clock.Now(); now.Sub(lastFlush) >= e.opt.FlushEvery {
+			if err := e.flushCounters(id); err != nil {
+				return PassResult{}, err
+			}
+			lastFlush = now
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return PassResult{}, errors.Join(err, e.flushCounters(id))
+	}
+	if err := e.flushCounters(id); err != nil {
+		return PassResult{}, err
+	}
+	next, open, err := nextDue(e.app, id)
+	if err != nil {
+		return PassResult{}, err
+	}
+	if open {
+		return PassResult{Next: next}, nil
+	}
+	return PassResult{Done: true}, e.finish(id)
+}
+
+func (e *Engine) passLock(id string) *sync.Mutex {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	l, ok := e.passLocks[id]
+	if !ok {
+		l = &sync.Mutex{}
+		e.passLocks[id] = l
+	}
+	return l
+}
+
+// pauseError is a reason to pause the campaign rather than retry.
+type pauseError struct{ reason string }
+
+func (p *pauseError) Error() string { return p.reason }
+
+// countErrors keeps the campaign's consecutive errors; at MaxErrors it
+// answers the reason to pause.
+func (e *Engine) countErrors(id string, outcomes []outcome) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := e.errs[id]
+	var last error
+	for _, o := range outcomes {
+		switch {
+		case o.err != nil:
+			n++
+			last = o.err
+		case o.skip == "":
+			n = 0
+		}
+	}
+	e.errs[id] = n
+	if n >= e.opt.MaxErrors {
+		e.errs[id] = 0
+		return fmt.Sprintf("paused after %d consecutive send errors; the last: %v", n, last)
+	}
+	return ""
+}
+
+// backoff is the delay before attempt+1 after a temporary error: the
+// provider's Retry-After when it gave one, else exponential with jitter
+// ("equal jitter": half fixed, half random).
+func (e *Engine) backoff(attempts int, retryAfter time.Duration) time.Duration {
+	if retryAfter > 0 {
+		return retryAfter
+	}
+	d := float64(e.opt.BaseBackoff) * math.Pow(2, float64(max(0, attempts-1)))
+	d = math.Min(d, float64(e.opt.MaxBackoff))
+	return time.Duration(d/2 + e.opt.Rand()*d/2)
+}
+
+// status names of the campaign the engine reads and writes.
+const (
+	statusSending = "sending"
+	statusPaused  = "paused"
+	statusSent    = "sent"
+	statusFailed  = "failed"
+)
+
+// errText is an error as the ledger keeps it.
+func errText(err error) string {
+	s := err.Error()
+	if len(s) > 1900 {
+		s = s[:1900] + "…"
+	}
+	return strings.ToValidUTF8(s, "")
+}
