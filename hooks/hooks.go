@@ -54,6 +54,7 @@ func Register(app core.App, cfg Config) *Wiring {
 	registerTemplates(app, crm)
 	registerCampaigns(app, crm, now)
 	registerAI(app, crm, now)
+	registerProviders(app, crm, now)
 
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{
 		Func: func(se *core.ServeEvent) error {
