@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { URL, DESKTOP, PHONE, superuser, launch, openAt, context, page } from '../ui-helpers.mjs';
+import { URL, PASSWORD, DESKTOP, PHONE, superuser, impersonate, launch, openAt, context, page } from '../ui-helpers.mjs';
 import { fixtures, waitFor, notLanded, unsubscribeURL } from '../campaign-fixtures.mjs';
 
 assert.ok(URL, 'PICRM_URL is not set: run the tests through run.mjs');
@@ -176,6 +176,25 @@ uiTest('Monalisa approves in a second browser context, with the snapshot rendere
   // Andy's open page follows through realtime
   await status(andyView.p).getByText('Approved').waitFor();
   await andyView.ctx.close();
+  assertNoProblems();
+});
+
+uiTest('with campaigns.self_approval on, the submitter gets the Approve button', async (t) => {
+  if (!landed.lifecycle) return t.skip('the lifecycle routes have not landed');
+  const email = `${tag}.solo@example.org`;
+  const u = await su.collection('users').create({ email, password: PASSWORD, passwordConfirm: PASSWORD, name: 'Solo Owner', verified: true });
+  const solo = await impersonate(su, email);
+  const w = (await solo.collection('workspaces').create({ name: `${tag} solo`, owner: u.id })).id;
+  const tpl = await solo.collection('templates').create({ workspace: w, name: 'solo', channel: 'email', subject: 'Hi', body_html: '<p>Hi</p>' });
+  const c = await solo.collection('campaigns').create({ workspace: w, name: `${tag} solo news`, type: 'email', template: tpl.id });
+  await solo.send(`/api/crm/campaigns/${c.id}/submit`, { method: 'POST' });
+  await solo.collection('system_settings').create({ scope: 'workspace', scope_id: w, setting_key: 'campaigns.self_approval', setting_value: true });
+  const { ctx, p } = await openAt(browser, problems, solo, '/approvals', { workspace: w });
+  const card = p.locator(`article[data-id="${c.id}"]`);
+  await card.getByRole('button', { name: 'Approve' }).click();
+  await p.getByTestId('approvals-info').getByText(/Approved/).waitFor();
+  assert.equal((await solo.collection('campaigns').getOne(c.id)).status, 'approved');
+  await ctx.close();
   assertNoProblems();
 });
 

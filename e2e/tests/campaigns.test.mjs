@@ -9,7 +9,7 @@
 
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { URL, superuser } from '../ui-helpers.mjs';
+import { URL, PASSWORD, superuser, impersonate } from '../ui-helpers.mjs';
 import { expectError } from '../expect.mjs';
 import { fixtures, waitFor, notLanded, unsubscribeURL } from '../campaign-fixtures.mjs';
 
@@ -111,6 +111,22 @@ test('submit snapshots what will be sent; the submitter and an editor cannot app
   assert.equal(approved.reviewer, mona.authStore.record.id);
   assert.equal(approved.notes, 'looks good');
   await expectError(mona.collection('campaign_approvals').update(approved.id, { status: 'rejected' }), [403, 404], 'a decision by hand');
+});
+
+test('campaigns.self_approval lets a one-person business approve its own campaign; without it, approval_self', async (t) => {
+  const email = `${tag}.solo@example.org`;
+  const u = await su.collection('users').create({ email, password: PASSWORD, passwordConfirm: PASSWORD, name: 'Solo Owner', verified: true });
+  const solo = await impersonate(su, email);
+  const w = (await solo.collection('workspaces').create({ name: `${tag} solo`, owner: u.id })).id;
+  await solo.collection('contacts').create({ workspace: w, first_name: 'Only', primary_email: `only.${tag}@example.org` });
+  const tpl = await solo.collection('templates').create({ workspace: w, name: 'solo', channel: 'email', subject: 'Hi', body_html: '<p>Hi {{first_name}}</p>' });
+  const a = await solo.collection('campaigns').create({ workspace: w, name: 'first', type: 'email', template: tpl.id });
+  if (!(await route(t, 'POST /submit', act(solo, a.id, 'submit')))) return;
+  await expectError(act(solo, a.id, 'approve'), 403, 'self-approval without the setting', 'approval_self');
+  await solo.collection('system_settings').create({ scope: 'workspace', scope_id: w, setting_key: 'campaigns.self_approval', setting_value: true });
+  const ok = await act(solo, a.id, 'approve', { notes: 'just me' });
+  assert.equal(ok.status, 'approved');
+  assert.equal(ok.approved_by, u.id);
 });
 
 test('send: every recipient gets one outbox message and one final ledger row; the skipped are in the ledger with their reason', async (t) => {

@@ -37,7 +37,7 @@ export const OPS = [
 ];
 export const NO_VALUE_OPS = ['empty', 'notempty'];
 export const PROVIDERS = [
-  { name: 'outbox', label: 'Outbox (stored here, nothing leaves the server)' },
+  { name: 'outbox', label: 'Outbox (kept here, nothing leaves)' },
   { name: 'smtp', label: 'SMTP' },
 ];
 
@@ -84,7 +84,9 @@ export function describeSegment(seg, listNames = {}, fieldLabels = {}) {
   return parts.length ? 'Contacts ' + parts.join('; ') : 'Every contact of the workspace';
 }
 
-export const total = (counters) => COUNTERS.reduce((n, k) => n + (Number(counters?.[k]) || 0), 0);
+// total: every ledger row (the engine writes counters.total once the ledger is written)
+export const total = (counters) =>
+  Number(counters?.total) || COUNTERS.reduce((n, k) => n + (Number(counters?.[k]) || 0), 0);
 
 // ---- records ----
 
