@@ -52,7 +52,7 @@ func Register(app core.App, cfg Config) *Wiring {
 	registerMerge(app, crm, now)
 	registerMembers(app, crm)
 	registerTemplates(app, crm)
-	registerCampaigns(app, crm, now)
+	registerSending(app, crm, registerCampaigns(app, crm, now), now)
 	registerAI(app, crm, now)
 	registerProviders(app, crm, now)
 

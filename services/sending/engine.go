@@ -114,8 +114,12 @@ func (o *Options) defaults() {
 	defd(&o.IdleWake, 5*time.Second)
 }
 
-// OutboxOnly is the default opener: every provider name is the outbox.
-func OutboxOnly(app core.App, _ string, _ string) (senders.Sender, senders.Limits, error) {
+// OutboxOnly is the default opener until services/providers is wired: the
+// outbox, and no other provider (a campaign naming one pauses).
+func OutboxOnly(app core.App, _ string, provider string) (senders.Sender, senders.Limits, error) {
+	if provider != "" && provider != outbox.Name {
+		return nil, senders.Limits{}, fmt.Errorf("provider %q is not available", provider)
+	}
 	return outbox.New(app, "email"), senders.Limits{Concurrency: 1}, nil
 }
 

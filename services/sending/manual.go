@@ -1,0 +1,174 @@
+package sending
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/pi-crm/pi-crm/services/apperr"
+	"github.com/pi-crm/pi-crm/services/audit"
+	"github.com/pi-crm/pi-crm/services/campaigns"
+	"github.com/pi-crm/pi-crm/services/senders"
+	"github.com/pi-crm/pi-crm/services/templates"
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
+)
+
+// Error codes of the manual actions.
+const (
+	CodeRetryInvalid    = "campaign_retry_invalid"
+	CodeTestSendInvalid = "campaign_test_invalid"
+	// MaxTestAddresses bounds one test send.
+	MaxTestAddresses = 5
+)
+
+// Retry moves the campaign's rows in statuses ("failed", "unknown") back to
+// queued (attempts kept), in one transaction with its audit entry; a
+// finished campaign (sent, failed) goes back to sending. It answers the
+// number of rows requeued; the caller kicks the engine.
+func (e *Engine) Retry(actor audit.Actor, rec *core.Record, statuses []string) (int64, error) {
+	if len(statuses) == 0 {
+		return 0, apperr.BadRequest(CodeRetryInvalid, `Send {"statuses": ["failed", "unknown"]}`)
+	}
+	in := make([]any, 0, len(statuses))
+	for _, s := range statuses {
+		if s != "failed" && s != "unknown" {
+			return 0, apperr.BadRequest(CodeRetryInvalid, fmt.Sprintf(`statuses: %q cannot be retried; use "failed" or "unknown"`, s))
+		}
+		in = append(in, s)
+	}
+	var n int64
+	err := e.app.RunInTransaction(func(tx core.App) error {
+		c, err := tx.FindRecordById("campaigns", rec.Id)
+		if err != nil {
+			return err
+		}
+		from := c.GetString("status")
+		switch from {
+		case statusSending, statusPaused, statusSent, statusFailed:
+		default:
+			return apperr.Conflict(campaigns.CodeInvalidTransition, fmt.Sprintf("a campaign that is %s has nothing to retry", strings.ReplaceAll(from, "_", " "))).
+				With("status", from).With("allowed", campaigns.Allowed(from))
+		}
+		res, err := tx.DB().Update("campaign_deliveries", dbx.Params{"status": "queued", "next_attempt_at": "", "error": "",
+			"updated": dbTime(e.opt.Clock.Now())}, dbx.And(dbx.HashExp{"campaign": c.Id}, dbx.In("status", in...))).Execute()
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		to := from
+		if n > 0 && (from == statusSent || from == statusFailed) {
+			to = statusSending
+			c.Set("status", statusSending)
+			c.Set("status_reason", fmt.Sprintf("retry of %d %s rows", n, strings.Join(statuses, "/")))
+			c.Set("finished_at", "")
+			audit.Skip(c) // the entry below says it
+			if err := tx.Save(c); err != nil {
+				return err
+			}
+		}
+		return audit.Log(tx, audit.Entry{Actor: actor, Workspace: c.GetString("workspace"), Action: "campaign.retry", EntityType: "campaigns",
+			EntityID: c.Id, Details: map[string]any{"statuses": statuses, "rows": n, "from": from, "to": to}}, e.opt.Clock.Now())
+	})
+	if err != nil {
+		return 0, err
+	}
+	if n > 0 {
+		_ = e.flushCounters(rec.Id)
+		e.Kick(rec.Id)
+	}
+	return n, nil
+}
+
+// TestResult is one test message.
+type TestResult struct {
+	To                string `json:"to"`
+	ProviderMessageID string `json:"provider_message_id"`
+}
+
+// SendTest renders the campaign (its snapshot once submitted, else its
+// current template) for contact (nil: empty values) and sends it to each
+// address through the campaign's provider, marked as a test: no ledger row,
+// no counter. Audited with the addresses.
+func (e *Engine) SendTest(ctx context.Context, actor audit.Actor, rec *core.Record, addresses []string, contact *core.Record) ([]TestResult, error) {
+	if len(addresses) == 0 || len(addresses) > MaxTestAddresses {
+		return nil, apperr.BadRequest(CodeTestSendInvalid, fmt.Sprintf("addresses: 1 to %d", MaxTestAddresses))
+	}
+	ws, channel := rec.GetString("workspace"), rec.GetString("type")
+	provider := rec.GetString("provider")
+	var src templates.Source
+	if snap, err := campaigns.LoadSnapshot(rec); err == nil {
+		src = snap.Source()
+		if snap.Provider != "" {
+			provider = snap.Provider
+		}
+	} else {
+		tpl, err := e.app.FindRecordById("templates", rec.GetString("template"))
+		if err != nil || tpl.GetString("workspace") != ws {
+			return nil, apperr.BadRequest(campaigns.CodeNotReady, "the campaign has no template to test")
+		}
+		src = templates.Source{Channel: tpl.GetString("channel"), Subject: tpl.GetString("subject"), Preheader: tpl.GetString("preheader"),
+			HTML: tpl.GetString("body_html"), Text: tpl.GetString("body_text"), Signature: tpl.GetString("signature")}
+	}
+	if provider == "" {
+		provider = "outbox"
+	}
+	fields, err := templates.WorkspaceFields(e.app, ws)
+	if err != nil {
+		return nil, err
+	}
+	compiled, err := templates.Compile(src, fields)
+	if err != nil {
+		return nil, err
+	}
+	values := templates.Values{}
+	contactID := ""
+	if contact != nil {
+		values, contactID = templates.ValuesOf(contact), contact.Id
+	}
+	link, err := e.opt.Links.URL(ws, contactID, rec.Id, channel)
+	if err != nil {
+		return nil, err
+	}
+	values["unsubscribe_url"] = link
+	out, err := compiled.Render(values)
+	if err != nil {
+		return nil, err
+	}
+	snd, _, err := e.opt.Open(e.app, ws, provider)
+	if err != nil {
+		return nil, err
+	}
+	defer snd.Close()
+	results := make([]TestResult, 0, len(addresses))
+	for i, to := range addresses {
+		to = strings.TrimSpace(to)
+		if to == "" {
+			return results, apperr.BadRequest(CodeTestSendInvalid, "addresses: an empty address")
+		}
+		m := senders.Message{Workspace: ws, CampaignID: rec.Id, ContactID: contactID, Channel: channel, To: to, Subject: "[Test] " + out.Subject,
+			HTML: out.HTML, Text: out.Text, Test: true, MessageID: fmt.Sprintf("<test.%d.%s.%s@%s>", i, rec.Id, randomID(), e.host()),
+			Headers: map[string]string{"X-PiCRM-Campaign": rec.Id, "X-PiCRM-Test": "1"}}
+		if channel == "email" && link != "" {
+			m.Headers["List-Unsubscribe"] = "<" + link + ">"
+			m.Headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+		}
+		var res senders.Result
+		if tx, ok := snd.(senders.TxSender); ok {
+			res, err = tx.SendTx(e.app, m)
+		} else {
+			sctx, cancel := context.WithTimeout(ctx, e.opt.SendTimeout)
+			res, err = snd.Send(sctx, m)
+			cancel()
+		}
+		if err != nil {
+			return results, apperr.New(http.StatusBadGateway, "campaign_test_failed", fmt.Sprintf("sending to %s: %v", to, err))
+		}
+		results = append(results, TestResult{To: to, ProviderMessageID: res.ProviderMessageID})
+	}
+	return results, audit.Log(e.app, audit.Entry{Actor: actor, Workspace: ws, Action: "campaign.test_send", EntityType: "campaigns",
+		EntityID: rec.Id, Details: map[string]any{"addresses": addresses, "contact": contactID, "provider": provider}}, e.opt.Clock.Now())
+}
+
+func randomID() string { return core.GenerateDefaultRandomId() }
