@@ -30,7 +30,8 @@ func main() {
 
 	hooks.Register(app, hooks.Config{Public: publicFS()})
 
-	app.RootCmd.AddCommand(cmd.NewDemoCommand(app), cmd.NewAPIKeyCommand(app), cmd.NewImportCommand(app), cmd.NewExportCommand(app))
+	app.RootCmd.AddCommand(cmd.NewDemoCommand(app), cmd.NewAPIKeyCommand(app), cmd.NewImportCommand(app), cmd.NewExportCommand(app),
+		cmd.NewCampaignCommand(app))
 
 	if err := app.Start(); err != nil {
 		log.Fatal(err)
