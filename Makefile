@@ -8,7 +8,7 @@ DATA_DIR ?= pb_data
 HTTP     ?= 127.0.0.1:8090
 LDFLAGS  := -s -w
 
-.PHONY: run build build-pi test test-go test-js lint ui clean bench bench-smoke bench-tools bench-render
+.PHONY: run build build-pi test test-go test-js lint ui clean bench bench-smoke bench-tools bench-render crash-test
 
 ## run: build, seed the demo data when it is missing, serve on $(HTTP)
 run: build
@@ -48,6 +48,14 @@ test-go:
 test-js: build
 	cd e2e && npm ci --no-audit --no-fund
 	cd e2e && BIN=../$(BIN) node run.mjs
+
+## crash-test: a real pi-crm serve killed with SIGKILL at random moments of a
+## 2,000-recipient send to the outbox, restarted until sent, CRASH_TRIALS times
+## (20); every recipient must have one final ledger row and one outbox message.
+## `go test ./...` (make test) runs 2 trials when bin/pi-crm exists, else skips.
+CRASH_TRIALS ?= 20
+crash-test: build
+	CRASH_TRIALS=$(CRASH_TRIALS) PICRM_BIN=$(CURDIR)/$(BIN) go test -count=1 -timeout 30m -v -run TestCrashTrials ./internal/crashtest/
 
 ## lint: golangci-lint (.golangci.yml, close to PocketBase's own: govet,
 ## staticcheck, unused, ineffassign, ... and gofmt/goimports as formatter checks);
