@@ -45,7 +45,7 @@ func openApp(t *testing.T, dir string, migrate bool) core.App {
 // with an approved snapshot: the server resumes it at start.
 func seed(t *testing.T, dir string) string {
 	app := openApp(t, dir, true)
-	defer app.ResetBootstrapState()
+	defer app.ClearBootstrap()
 	users, _ := app.FindCollectionByNameOrId("users")
 	u := core.NewRecord(users)
 	u.SetEmail("owner@example.com")
@@ -98,7 +98,7 @@ func campaignStatus(dir, id string) (string, error) {
 	if err := app.Bootstrap(); err != nil {
 		return "", err
 	}
-	defer app.ResetBootstrapState()
+	defer app.ClearBootstrap()
 	var s string
 	err := app.DB().NewQuery("SELECT status FROM campaigns WHERE id = {:id}").Bind(dbx.Params{"id": id}).Row(&s)
 	return s, err
@@ -168,7 +168,7 @@ func sentSoFar(dir, id string) int {
 	if err := app.Bootstrap(); err != nil {
 		return -1
 	}
-	defer app.ResetBootstrapState()
+	defer app.ClearBootstrap()
 	var n int
 	_ = app.DB().NewQuery("SELECT count(*) FROM outbox_messages WHERE campaign = {:id}").Bind(dbx.Params{"id": id}).Row(&n)
 	return n
@@ -176,7 +176,7 @@ func sentSoFar(dir, id string) int {
 
 func check(t *testing.T, dir, id string, trial, kills int) {
 	app := openApp(t, dir, false)
-	defer app.ResetBootstrapState()
+	defer app.ClearBootstrap()
 	q := func(sql string) int {
 		var n int
 		must(t, app.DB().NewQuery(sql).Bind(dbx.Params{"id": id}).Row(&n))
