@@ -8,6 +8,7 @@ import (
 	"github.com/pi-crm/pi-crm/services/apikeys"
 	"github.com/pi-crm/pi-crm/services/apperr"
 	"github.com/pi-crm/pi-crm/services/campaigns"
+	"github.com/pi-crm/pi-crm/services/providers"
 	"github.com/pi-crm/pi-crm/services/tenancy"
 	"github.com/pocketbase/pocketbase/core"
 )
@@ -52,7 +53,7 @@ var actionScopes = map[string]string{
 // transition table) and the audience; it returns the lifecycle so the
 // engine can be named as its kicker.
 func registerCampaigns(app core.App, crm *crmRoutes, now func() time.Time) *campaigns.Service {
-	svc := campaigns.NewService(app, now, nil, nil)
+	svc := campaigns.NewService(app, now, nil, providers.Default)
 	for action, scope := range actionScopes {
 		crm.add(http.MethodPost, "/campaigns/{id}/"+action, scope, func(e *core.RequestEvent, c caller) error {
 			var in campaigns.Input

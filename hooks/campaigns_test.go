@@ -3,6 +3,7 @@ package hooks_test
 import (
 	"fmt"
 	"net/http"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/pi-crm/pi-crm/hooks"
 	"github.com/pi-crm/pi-crm/internal/testutil"
 	"github.com/pi-crm/pi-crm/services/campaigns"
+	"github.com/pi-crm/pi-crm/services/senders/smtp/smtptest"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 )
@@ -259,4 +261,40 @@ func TestCampaignAudience(t *testing.T) {
 		"segment": map[string]any{"conditions": []map[string]any{{"field": "custom.nope", "op": "eq", "value": "x"}}}})
 	mustStatus(t, res, 400, "segment_invalid")
 	mustStatus(t, w.env.Do(http.MethodGet, "/api/crm/campaigns/"+whole+"/audience", w.tok["outsider"], nil), 404, "campaign_not_found")
+}
+
+// A campaign through the workspace's SMTP provider: the engine opens it
+// through services/providers and a real SMTP server (in the test) receives
+// one message per recipient, with the unsubscribe headers; skipped contacts
+// get none.
+func TestCampaignThroughSMTP(t *testing.T) {
+	w := newCampaignWorld(t)
+	srv := smtptest.Start(t, smtptest.Options{TLS: "none"})
+	mustStatus(t, w.env.Do(http.MethodPut, "/api/crm/workspaces/"+w.w.Id+"/providers/smtp", w.tok["owner"],
+		map[string]any{"host": srv.Host, "port": srv.Port, "tls": "none", "from": "shop@example.com"}), 200, "")
+	id := w.campaign(t, "editor", map[string]any{"provider": "smtp"})
+	mustStatus(t, w.act("editor", id, "submit", nil), 200, "")
+	mustStatus(t, w.act("owner", id, "approve", nil), 200, "")
+	mustStatus(t, w.act("editor", id, "send", nil), 200, "")
+	waitEngine(t, w)
+	rec := w.status(t, id)
+	if rec.GetString("status") != "sent" {
+		t.Fatalf("status %s (%s)", rec.GetString("status"), rec.GetString("status_reason"))
+	}
+	msgs := srv.Messages()
+	var to []string
+	for _, m := range msgs {
+		to = append(to, strings.Join(m.To, ","))
+		data := string(m.Data)
+		if !strings.Contains(data, "List-Unsubscribe:") || !strings.Contains(data, "List-Unsubscribe-Post: List-Unsubscribe=One-Click") || m.From != "shop@example.com" {
+			t.Errorf("message to %v lacks its headers or envelope: %.400s", m.To, data)
+		}
+	}
+	sort.Strings(to)
+	if strings.Join(to, " ") != "ada@example.com bob@example.com" {
+		t.Fatalf("received for %v", to)
+	}
+	if n := w.n(t, "SELECT count(*) FROM campaign_deliveries WHERE campaign = {:id} AND status = 'skipped'", id); n != 2 {
+		t.Fatalf("skipped %d", n)
+	}
 }

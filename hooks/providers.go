@@ -36,6 +36,9 @@ const ActionProviderTest = "provider.test"
 // audit entry holds it. /providers/ai is its own, more specific route
 // (hooks/ai.go): the mux sends "ai" there, every other name here.
 func registerProviders(app core.App, crm *crmRoutes, now func() time.Time) {
+	// the unsubscribe links of what these providers send (public, outside
+	// /api/crm: hooks/unsubscribe.go)
+	registerUnsubscribe(app, now)
 	store := settings.New(app)
 
 	access := func(e *core.RequestEvent, c caller) (string, string, error) {

@@ -20,7 +20,9 @@
 package settings
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
@@ -230,6 +232,20 @@ func (s *Store) seal(secrets map[string]string) (string, error) {
 		return "", err
 	}
 	return security.Encrypt(plain, key)
+}
+
+// DeriveKey returns a 32-byte key for purpose (e.g. "unsubscribe"),
+// HMAC-SHA256 of the purpose under the settings key: a server secret of its
+// own for each use, kept like the settings key (--encryptionEnv or the key
+// file) and changing with it.
+func (s *Store) DeriveKey(purpose string) ([]byte, error) {
+	key, err := s.keys.get()
+	if err != nil {
+		return nil, err
+	}
+	m := hmac.New(sha256.New, []byte(key))
+	m.Write([]byte("pi-crm/" + purpose))
+	return m.Sum(nil), nil
 }
 
 // ---------------------------------------------------------------------------
