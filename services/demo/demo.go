@@ -33,7 +33,7 @@ const SuperuserEmail = "admin@example.com"
 
 // Summary tells what a run created (zero counts on a second run).
 type Summary struct {
-	Users, Workspaces, Contacts, Definitions, Lists, Entries, Templates int
+	Users, Workspaces, Contacts, Definitions, Lists, Entries, Templates, Campaigns int
 	SuperuserCreated                                                    bool
 }
 
@@ -52,14 +52,19 @@ func NewSeeder(app core.App, password string, now func() time.Time) (*Seeder, er
 	return &Seeder{app: app, password: password, now: now}, nil
 }
 
-// Seed creates whatever part of the demo data is missing.
+// Seed creates whatever part of the demo data is missing: the records in
+// one transaction, then the campaigns, which go through the lifecycle and the
+// sending engine (each step its own transaction, as in the product).
 func (s *Seeder) Seed() (Summary, error) {
 	var sum Summary
 	err := s.app.RunInTransaction(func(tx core.App) error {
 		run := &run{tx: tx, s: s, sum: &sum}
 		return run.all()
 	})
-	return sum, err
+	if err != nil {
+		return sum, err
+	}
+	return sum, s.campaigns(&sum)
 }
 
 type run struct {

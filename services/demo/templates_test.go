@@ -46,3 +46,37 @@ func TestDemoTemplatesRenderPerContact(t *testing.T) {
 		}
 	}
 }
+
+// The demo's campaigns: one sent to the outbox (one message per delivered
+// ledger row), one waiting for Monalisa's approval; a second seed adds none.
+func TestDemoCampaigns(t *testing.T) {
+	env := testutil.New(t)
+	s, err := demo.NewSeeder(env.App, demo.DefaultPassword, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := s.Seed()
+	if err != nil || sum.Campaigns != 2 {
+		t.Fatalf("seed: %+v %v", sum, err)
+	}
+	sent, err := env.App.FindFirstRecordByFilter("campaigns", "name = 'Welcome (sent)'")
+	if err != nil || sent.GetString("status") != "sent" || sent.GetString("approved_by") == sent.GetString("submitted_by") {
+		t.Fatalf("sent campaign: %v %v", sent, err)
+	}
+	delivered, _ := env.App.CountRecords("campaign_deliveries", dbx.HashExp{"campaign": sent.Id, "status": "sent"})
+	outbox, _ := env.App.CountRecords("outbox_messages", dbx.HashExp{"campaign": sent.Id})
+	if delivered == 0 || delivered != outbox {
+		t.Fatalf("delivered %d, outbox %d", delivered, outbox)
+	}
+	waiting, err := env.App.FindFirstRecordByFilter("campaigns", "name = 'Autumn offer'")
+	if err != nil || waiting.GetString("status") != "pending_approval" {
+		t.Fatalf("waiting campaign: %v %v", waiting, err)
+	}
+	again, err := s.Seed()
+	if err != nil || again.Campaigns != 0 {
+		t.Fatalf("second seed: %+v %v", again, err)
+	}
+	if n, _ := env.App.CountRecords("outbox_messages"); n != outbox {
+		t.Fatalf("second seed sent again: %d", n)
+	}
+}
