@@ -34,7 +34,7 @@ const SuperuserEmail = "admin@example.com"
 // Summary tells what a run created (zero counts on a second run).
 type Summary struct {
 	Users, Workspaces, Contacts, Definitions, Lists, Entries, Templates, Campaigns int
-	SuperuserCreated                                                    bool
+	SuperuserCreated                                                               bool
 }
 
 // Seeder writes the demo data through app.
