@@ -80,7 +80,7 @@ uiTest('Andy creates a campaign with a segment from the list and a condition', a
   assert.deepEqual(rec.segment, { lists_any: [fx.list.id], lists_all: [], exclude_lists: [], conditions: [{ field: 'first_name', op: 'notempty' }] });
   assert.equal(rec.template, fx.template.id);
   assert.equal(rec.type, 'email');
-  assert.equal(rec.provider, 'outbox');
+  assert.equal(rec.provider, '', "the workspace's default, named at submit");
   await ctx.close();
   assertNoProblems();
 });
@@ -133,6 +133,7 @@ uiTest('Andy submits; he gets no Approve button for his own submission, and a se
   await p.getByRole('button', { name: 'Submit for approval' }).click();
   await status(p).getByText('Waiting for approval').waitFor();
   await p.getByTestId('action-info').getByText('Submitted for approval.').waitFor();
+  assert.equal((await andy.collection('campaigns').getOne(campaignId)).snapshot.provider, 'outbox', "the workspace's default, in the snapshot");
   // editing now would return it to draft: said before saving
   await p.getByTestId('returns-to-draft').waitFor();
   await p.getByRole('button', { name: 'Save and return to draft' }).waitFor();

@@ -37,6 +37,7 @@ export const OPS = [
 ];
 export const NO_VALUE_OPS = ['empty', 'notempty'];
 export const PROVIDERS = [
+  { name: '', label: "The workspace's default (outbox unless set)" },
   { name: 'outbox', label: 'Outbox (kept here, nothing leaves)' },
   { name: 'smtp', label: 'SMTP' },
 ];
