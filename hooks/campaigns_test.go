@@ -297,4 +297,25 @@ func TestCampaignThroughSMTP(t *testing.T) {
 	if n := w.n(t, "SELECT count(*) FROM campaign_deliveries WHERE campaign = {:id} AND status = 'skipped'", id); n != 2 {
 		t.Fatalf("skipped %d", n)
 	}
+	// the List-Unsubscribe link is a signed link under the Application URL;
+	// its one-click POST suppresses the recipient
+	data := string(msgs[0].Data)
+	start := strings.Index(data, "List-Unsubscribe: <")
+	if start < 0 {
+		t.Fatal("no List-Unsubscribe header")
+	}
+	link := data[start+len("List-Unsubscribe: <"):]
+	link = link[:strings.Index(link, ">")]
+	base := strings.TrimRight(w.env.App.Settings().Meta.AppURL, "/")
+	if !strings.HasPrefix(link, base+"/u/") {
+		t.Fatalf("link %q is not under %s/u/", link, base)
+	}
+	res := w.env.DoWithHeaders(http.MethodPost, strings.TrimPrefix(link, base), "", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, nil)
+	if res.Status != 200 {
+		t.Fatalf("one-click unsubscribe: %d %s", res.Status, res.Body)
+	}
+	to0 := msgs[0].To[0]
+	if n := countRecords(t, w.env.App, "suppressions", dbx.HashExp{"workspace": w.w.Id, "channel": "email", "address": to0}); n != 1 {
+		t.Fatalf("suppressions of %s: %d", to0, n)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/pi-crm/pi-crm/services/apperr"
 	"github.com/pi-crm/pi-crm/services/campaigns"
 	"github.com/pi-crm/pi-crm/services/providers"
+	"github.com/pi-crm/pi-crm/services/unsubscribe"
 	"github.com/pi-crm/pi-crm/services/sending"
 	"github.com/pi-crm/pi-crm/services/tenancy"
 	"github.com/pocketbase/pocketbase/core"
@@ -32,9 +33,9 @@ var errSendViewer = apperr.Forbidden("campaign_forbidden", "viewers cannot send 
 // scheduler loop calling StartDue), starts it when the app serves and stops
 // it when the app terminates; and the retry and test-send routes.
 func registerSending(app core.App, crm *crmRoutes, lifecycle *campaigns.Service, now func() time.Time) {
-	// the workspace's providers (outbox, smtp); unsubscribe links are
-	// placeholders until services/unsubscribe is wired here
-	opt := sending.Options{Scheduler: lifecycle, Open: providers.Open}
+	// the workspace's providers (outbox, smtp) and signed unsubscribe links
+	// under the Application URL
+	opt := sending.Options{Scheduler: lifecycle, Open: providers.Open, Links: unsubscribe.NewLinks(app)}
 	if now != nil {
 		opt.Clock = nowClock{now}
 	}

@@ -57,7 +57,7 @@ type Options struct {
 	Rand      func() float64 // jitter in [0, 1); nil: math/rand
 	Open      OpenFunc       // nil: the outbox for every provider
 	Audience  AudienceFunc   // nil: campaigns.Recipients
-	Links     Links          // nil: a placeholder link (services/unsubscribe not wired)
+	Links     Links          // nil: a placeholder link (tests; the server passes unsubscribe.NewLinks)
 	Scheduler Scheduler      // nil: no scheduler loop
 	Logger    *slog.Logger
 
@@ -123,7 +123,7 @@ func OutboxOnly(app core.App, _ string, provider string) (senders.Sender, sender
 	return outbox.New(app, "email"), senders.Limits{Concurrency: 1}, nil
 }
 
-// placeholderLinks stands in until services/unsubscribe is wired: a link
+// placeholderLinks stands in where no Links are given (engine tests): a link
 // under the reserved .invalid domain, which nothing answers.
 type placeholderLinks struct{}
 

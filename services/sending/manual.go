@@ -3,6 +3,7 @@ package sending
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/pi-crm/pi-crm/services/campaigns"
 	"github.com/pi-crm/pi-crm/services/senders"
 	"github.com/pi-crm/pi-crm/services/templates"
+	"github.com/pi-crm/pi-crm/services/unsubscribe"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 )
@@ -151,8 +153,7 @@ func (e *Engine) SendTest(ctx context.Context, actor audit.Actor, rec *core.Reco
 			HTML: out.HTML, Text: out.Text, Test: true, MessageID: fmt.Sprintf("<test.%d.%s.%s@%s>", i, rec.Id, randomID(), e.host()),
 			Headers: map[string]string{"X-PiCRM-Campaign": rec.Id, "X-PiCRM-Test": "1"}}
 		if channel == "email" && link != "" {
-			m.Headers["List-Unsubscribe"] = "<" + link + ">"
-			m.Headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+			maps.Copy(m.Headers, unsubscribe.Headers(link))
 		}
 		var res senders.Result
 		if tx, ok := snd.(senders.TxSender); ok {

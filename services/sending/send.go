@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/pi-crm/pi-crm/services/senders"
 	"github.com/pi-crm/pi-crm/services/templates"
 	"github.com/pi-crm/pi-crm/services/textclean"
+	"github.com/pi-crm/pi-crm/services/unsubscribe"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 )
@@ -162,8 +164,7 @@ func (e *Engine) message(c *campaign, p *prepared, r row, contact *core.Record) 
 		MessageID: "<" + r.ID + "." + c.id + "@" + p.host + ">",
 		Headers:   map[string]string{"X-PiCRM-Campaign": c.id, "X-PiCRM-Delivery": r.ID}}
 	if c.channel == "email" && link != "" {
-		m.Headers["List-Unsubscribe"] = "<" + link + ">"
-		m.Headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+		maps.Copy(m.Headers, unsubscribe.Headers(link))
 	}
 	return m, nil
 }
