@@ -10,9 +10,9 @@ import (
 	"github.com/pi-crm/pi-crm/services/apperr"
 	"github.com/pi-crm/pi-crm/services/campaigns"
 	"github.com/pi-crm/pi-crm/services/providers"
-	"github.com/pi-crm/pi-crm/services/unsubscribe"
 	"github.com/pi-crm/pi-crm/services/sending"
 	"github.com/pi-crm/pi-crm/services/tenancy"
+	"github.com/pi-crm/pi-crm/services/unsubscribe"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
 )
