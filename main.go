@@ -31,7 +31,7 @@ func main() {
 	hooks.Register(app, hooks.Config{Public: publicFS()})
 
 	app.RootCmd.AddCommand(cmd.NewDemoCommand(app), cmd.NewAPIKeyCommand(app), cmd.NewImportCommand(app), cmd.NewExportCommand(app),
-		cmd.NewCampaignCommand(app))
+		cmd.NewCampaignCommand(app, cmd.NewCampaignSendTestCommand(app)))
 
 	if err := app.Start(); err != nil {
 		log.Fatal(err)

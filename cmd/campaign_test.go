@@ -7,6 +7,11 @@ import (
 
 	"github.com/pi-crm/pi-crm/cmd"
 	"github.com/pi-crm/pi-crm/internal/testutil"
+	"github.com/pi-crm/pi-crm/services/audit"
+	"github.com/pi-crm/pi-crm/services/senders/smtp/smtptest"
+	"github.com/pi-crm/pi-crm/services/settings"
+	"github.com/pocketbase/dbx"
+	"github.com/spf13/cobra"
 )
 
 func TestCampaignListAndStatus(t *testing.T) {
@@ -51,4 +56,33 @@ func lineWith(out, s string) string {
 		}
 	}
 	return ""
+}
+
+// send-test: one message through the workspace's provider — the outbox by
+// default (stored as a test), SMTP to a real server when configured.
+func TestCampaignSendTest(t *testing.T) {
+	env := testutil.New(t)
+	owner, _ := env.User("cli@example.com")
+	ws := env.Workspace("CLI", owner, nil)
+	root := func() *cobra.Command { return cmd.NewCampaignCommand(env.App, cmd.NewCampaignSendTestCommand(env.App)) }
+	out, _, err := execute(root(), "send-test", "--workspace", "CLI", "--to", "me@example.com")
+	if err != nil || !strings.Contains(out, "sent through outbox to me@example.com") {
+		t.Fatalf("outbox: %v %s", err, out)
+	}
+	if n, _ := env.App.CountRecords("outbox_messages", dbx.HashExp{"workspace": ws.Id, "to": "me@example.com", "test": true}); n != 1 {
+		t.Fatalf("outbox test messages: %d", n)
+	}
+	srv := smtptest.Start(t, smtptest.Options{TLS: "none"})
+	if err := settings.New(env.App).Put(ws.Id, "smtp", map[string]any{"host": srv.Host, "port": srv.Port, "tls": "none", "from": "shop@example.com"}, nil, audit.Actor{}); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err = execute(root(), "send-test", "--workspace", "CLI", "--provider", "smtp", "--to", "me@example.com"); err != nil {
+		t.Fatalf("smtp: %v %s", err, out)
+	}
+	if msgs := srv.Messages(); len(msgs) != 1 || msgs[0].To[0] != "me@example.com" {
+		t.Fatalf("smtp server got %v", msgs)
+	}
+	if _, _, err := execute(root(), "send-test", "--workspace", "CLI", "--provider", "fax", "--to", "x"); err == nil {
+		t.Fatal("unknown provider accepted")
+	}
 }
