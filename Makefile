@@ -41,7 +41,8 @@ build-pi: ui
 ## test: Go tests (real SQLite, real migrations), then the JS SDK tests against a real server
 test: test-go test-js
 
-test-go:
+# after build: the crash trials (internal/crashtest) run the real binary
+test-go: build
 	go vet ./...
 	go test -count=1 ./...
 
@@ -69,10 +70,12 @@ lint:
 ## bench: measure DESIGN.md's performance targets against baselines in the same
 ## run, print one markdown table (docs/BENCHMARKS.md). Not part of `make test`.
 ## BENCH_N (contacts, 100000), BENCH_SECONDS (per measurement, 10), BENCH_SEED,
-## BENCH_CONNS, BENCH_DIR (data cache, $$TMPDIR/pi-crm-bench), BENCH_OUT (file)
+## BENCH_CONNS, BENCH_DIR (data cache, $$TMPDIR/pi-crm-bench), BENCH_OUT (file),
+## BENCH_ONLY=send (only the campaign send rows: outbox and the SMTP sink)
 bench: build bench-tools bench-render
 	go build -o bin/pi-crm-bench ./bench/cmd/bench
 	go build -trimpath -ldflags "$(LDFLAGS)" -o bin/pocketbase-plain ./bench/cmd/plainpb
+	go build -o bin/smtpsink ./bench/cmd/smtpsink
 	bin/pi-crm-bench
 
 ## bench-render: the template renderer on one core (5 kB HTML, 10 placeholders:
@@ -84,6 +87,7 @@ bench-render:
 bench-smoke: build bench-tools
 	go build -o bin/pi-crm-bench ./bench/cmd/bench
 	go build -trimpath -ldflags "$(LDFLAGS)" -o bin/pocketbase-plain ./bench/cmd/plainpb
+	go build -o bin/smtpsink ./bench/cmd/smtpsink
 	BENCH_N=500 BENCH_SECONDS=1 BENCH_MERGES=3 bin/pi-crm-bench
 
 # the sqlite3 CLI is the import/export baseline; without it those baselines are skipped
