@@ -11,7 +11,9 @@
 // BENCH_LAT_CONNS (connections for the latency rows, 1), BENCH_MERGES (20),
 // BENCH_DIR (cache and run directory, $TMPDIR/pi-crm-bench), BENCH_BIN
 // (bin/pi-crm), BENCH_SQLITE3 (sqlite3), BENCH_OUT (also write the report
-// to this file), BENCH_KEEP=1 (keep the run's data directory).
+// to this file), BENCH_KEEP=1 (keep the run's data directory), BENCH_SINK_BIN
+// (bin/smtpsink), BENCH_ONLY=send (only the cold start, idle RSS and the
+// send rows).
 package main
 
 import (
@@ -29,7 +31,9 @@ type config struct {
 	Seed                       uint64
 	Window                     time.Duration // per load measurement (BENCH_SECONDS)
 	Dir, Bin, PlainBin         string
+	SinkBin                    string // bench/cmd/smtpsink, the send benchmark's SMTP server
 	SQLite3, Out               string
+	Only                       string // "send": only the cold start, idle RSS and send rows (BENCH_ONLY)
 	Keep                       bool
 }
 
@@ -63,9 +67,15 @@ func loadConfig() config {
 		Dir:      envStr("BENCH_DIR", filepath.Join(os.TempDir(), "pi-crm-bench")),
 		Bin:      envStr("BENCH_BIN", "bin/pi-crm"),
 		PlainBin: envStr("BENCH_PLAIN_BIN", "bin/pocketbase-plain"),
+		SinkBin:  envStr("BENCH_SINK_BIN", "bin/smtpsink"),
+		Only:     os.Getenv("BENCH_ONLY"),
 		SQLite3:  envStr("BENCH_SQLITE3", "sqlite3"),
 		Out:      os.Getenv("BENCH_OUT"),
 		Keep:     os.Getenv("BENCH_KEEP") == "1",
+	}
+	if c.Only != "" && c.Only != "send" {
+		fmt.Fprintf(os.Stderr, "bench: BENCH_ONLY=%q: the only subset is \"send\"\n", c.Only)
+		os.Exit(2)
 	}
 	if c.N < 1 || c.Conns < 1 || c.LatConns < 1 || c.Window <= 0 {
 		fmt.Fprintln(os.Stderr, "bench: BENCH_N, BENCH_CONNS, BENCH_LAT_CONNS and BENCH_SECONDS must be at least 1")

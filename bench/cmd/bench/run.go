@@ -80,7 +80,7 @@ func run(cfg config, dsDir string, m *gen.Manifest) error {
 	}
 	// the binaries measured are copied first: bin/ may be rebuilt by
 	// someone else while a long run is in progress
-	for _, bin := range []*string{&b.cfg.Bin, &b.cfg.PlainBin} {
+	for _, bin := range []*string{&b.cfg.Bin, &b.cfg.PlainBin, &b.cfg.SinkBin} {
 		if _, err := os.Stat(*bin); err != nil {
 			continue
 		}
@@ -98,11 +98,13 @@ func run(cfg config, dsDir string, m *gen.Manifest) error {
 
 	// the CLI import writes the data directory directly: before the server
 	// starts, so the two never compete for the writer
-	b.importCLI()
-
-	// stock PocketBase on the same data directory, before ours: the
-	// baselines of cold start, memory and the plain list
-	b.plain = b.plainServer()
+	only := cfg.Only == "send"
+	if !only {
+		b.importCLI()
+		// stock PocketBase on the same data directory, before ours: the
+		// baselines of cold start, memory and the plain list
+		b.plain = b.plainServer()
+	}
 
 	srv, cold, err := startServer(cfg.Bin, b.dataDir, filepath.Join(b.runDir, "server.log"))
 	if err != nil {
@@ -127,13 +129,18 @@ func run(cfg config, dsDir string, m *gen.Manifest) error {
 	if b.token, err = b.auth(); err != nil {
 		return err
 	}
-	b.importRoute()
-	b.list()
-	b.filter()
-	b.search()
-	b.merge()
-	b.export()
-	b.checkImported()
+	if !only {
+		b.importRoute()
+		b.list()
+		b.filter()
+		b.search()
+		b.merge()
+		b.export()
+		b.checkImported()
+	}
+	// last: the two campaigns write 2 × N ledger rows, N outbox messages
+	// and 2 × N timeline entries into the Bench workspace
+	b.send()
 
 	b.print(loadStart, loadAvg())
 	return nil

@@ -1,0 +1,107 @@
+// sendprof sends a campaign in-process with a CPU profile: on a data
+// directory a send benchmark left (BENCH_ONLY=send BENCH_KEEP=1 make bench
+// keeps $BENCH_DIR/run-…/pb_data, with the bench template, the smtp provider
+// and the two campaigns sent), it copies the last campaign of the provider
+// (its approved snapshot) into a new one in "sending" and runs the server's
+// engine (hooks.SendingEngine) until it is sent, and prints the rate. It is
+// how the "where the time goes" figures of docs/BENCHMARKS.md were taken:
+//
+//	bin/smtpsink -addr 127.0.0.1:PORT &      # for smtp: the port the provider names
+//	PROF=/tmp/send.prof go run ./bench/cmd/sendprof RUN_DIR/pb_data outbox|smtp
+//	go tool pprof -top -cum /tmp/send.prof
+//
+// It changes the data directory it is given.
+package main
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"time"
+
+	"github.com/pi-crm/pi-crm/hooks"
+	"github.com/pi-crm/pi-crm/internal/dbconfig"
+	_ "github.com/pi-crm/pi-crm/migrations"
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase"
+	"github.com/pocketbase/pocketbase/core"
+)
+
+func main() {
+	if len(os.Args) != 3 {
+		fmt.Fprintln(os.Stderr, "usage: sendprof DATA_DIR (outbox | smtp)")
+		os.Exit(2)
+	}
+	if err := run(os.Args[1], os.Args[2]); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func run(dir, provider string) error {
+	cfg := pocketbase.Config{DefaultDataDir: dir}
+	dbconfig.Apply(&cfg)
+	app := pocketbase.NewWithConfig(cfg)
+	hooks.Register(app, hooks.Config{})
+	if err := app.Bootstrap(); err != nil {
+		return err
+	}
+	eng := hooks.SendingEngine(app)
+	if eng == nil {
+		return fmt.Errorf("no sending engine in hooks.Register")
+	}
+	var src []*core.Record
+	if err := app.RecordQuery("campaigns").AndWhere(dbx.HashExp{"provider": provider, "status": "sent"}).
+		OrderBy("created DESC").Limit(1).All(&src); err != nil || len(src) == 0 {
+		return fmt.Errorf("no sent %s campaign in %s (run the send benchmark with BENCH_KEEP=1): %v", provider, dir, err)
+	}
+	col, err := app.FindCollectionByNameOrId("campaigns")
+	if err != nil {
+		return err
+	}
+	c := core.NewRecord(col)
+	for _, f := range []string{"workspace", "type", "template", "segment", "provider", "created_by", "snapshot", "snapshot_hash",
+		"submitted_by", "submitted_at", "approved_by", "approved_at"} {
+		c.Set(f, src[0].Get(f))
+	}
+	c.Set("name", "sendprof "+provider)
+	c.Set("status", "sending")
+	c.Set("started_at", time.Now().UTC())
+	if err := app.Save(c); err != nil {
+		return err
+	}
+
+	prof, err := os.Create(cmp.Or(os.Getenv("PROF"), os.DevNull))
+	if err != nil {
+		return err
+	}
+	defer prof.Close()
+	if err := pprof.StartCPUProfile(prof); err != nil {
+		return err
+	}
+	start := time.Now()
+	eng.Kick(c.Id)
+	if err := eng.WaitIdle(context.Background()); err != nil {
+		return err
+	}
+	d := time.Since(start)
+	pprof.StopCPUProfile()
+	eng.Stop()
+
+	var r struct {
+		Status string `db:"status"`
+		Sent   int    `db:"sent"`
+	}
+	if err := app.DB().NewQuery(`SELECT c.status, (SELECT count(*) FROM campaign_deliveries d WHERE d.campaign = c.id AND d.status = 'sent') AS sent
+		FROM campaigns c WHERE c.id = {:id}`).Bind(dbx.Params{"id": c.Id}).One(&r); err != nil {
+		return err
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Printf("%s: campaign %s %s, %d sent in %v: %.0f msg/s (heap in use at the end %d MB, total allocated %d MB)\n",
+		provider, c.Id, r.Status, r.Sent, d.Round(time.Millisecond), float64(r.Sent)/d.Seconds(), ms.HeapInuse>>20, ms.TotalAlloc>>20)
+	return nil
+}
