@@ -68,12 +68,16 @@ type Limits struct {
 type Error struct {
 	Err        error
 	Permanent  bool          // the row fails at once (a refused address, bad credentials)
+	Unknown    bool          // the provider may have the message: never retried blindly (the row becomes "unknown")
 	RetryAfter time.Duration // the provider's Retry-After, when it gave one
 }
 
 func (e *Error) Error() string {
 	kind := "temporary"
-	if e.Permanent {
+	switch {
+	case e.Unknown:
+		kind = "unknown outcome"
+	case e.Permanent:
 		kind = "permanent"
 	}
 	return fmt.Sprintf("%s: %v", kind, e.Err)
@@ -83,6 +87,18 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Permanent marks err as not worth retrying.
 func Permanent(err error) error { return &Error{Err: err, Permanent: true} }
+
+// Unknown marks err as a send whose outcome is unknown: the message may have
+// reached the provider (a connection lost while it answered). Sending again
+// could double it, so the row becomes "unknown" for a person or a provider
+// look-up to settle.
+func Unknown(err error) error { return &Error{Err: err, Unknown: true} }
+
+// IsUnknown reports whether err is a send of unknown outcome.
+func IsUnknown(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Unknown
+}
 
 // Temporary marks err as worth retrying, after retryAfter when the provider
 // said so (0: the engine's backoff).

@@ -232,6 +232,36 @@ func TestRetriesAndBackoff(t *testing.T) {
 	}
 }
 
+// A send of unknown outcome (the provider may have the message) is never
+// retried: its row is "unknown", and the campaign still ends.
+func TestUnknownOutcomeIsNotRetried(t *testing.T) {
+	w := newWorld(t)
+	w.contacts(2, nil)
+	camp := w.campaign("fake")
+	f := newFake(func(m senders.Message, n int) error {
+		if m.To == "c0@example.com" {
+			return senders.Unknown(errors.New("connection reset while the server answered"))
+		}
+		return nil
+	})
+	e := w.engine(f.open(senders.Limits{Concurrency: 1}), nil)
+	w.drain(e, camp.Id, 20)
+	f.mu.Lock()
+	calls := f.calls["c0@example.com"]
+	f.mu.Unlock()
+	if calls != 1 {
+		t.Fatalf("unknown outcome sent %d times", calls)
+	}
+	var st, errText string
+	_ = w.env.App.DB().NewQuery(`SELECT d.status, d.error FROM campaign_deliveries d JOIN contacts c ON c.id = d.contact WHERE c.primary_email = 'c0@example.com'`).Row(&st, &errText)
+	if st != "unknown" || !strings.Contains(errText, "not re-sent") {
+		t.Fatalf("row %s %q", st, errText)
+	}
+	if s, _, c := w.status(camp.Id); s != "sent" || c["unknown"] != 1 || c["sent"] != 1 {
+		t.Fatalf("campaign %s %v", s, c)
+	}
+}
+
 // N consecutive errors pause the campaign with a reason; a success resets
 // the count.
 func TestPauseAfterConsecutiveErrors(t *testing.T) {

@@ -302,6 +302,10 @@ func (e *Engine) record(tx core.App, c *campaign, p *prepared, outcomes []outcom
 		case o.err == nil:
 			prm["pid"], prm["sent"] = o.result.ProviderMessageID, at
 			sent++
+		case senders.IsUnknown(o.err):
+			// the provider may have it: settled by a person (retry
+			// "unknown") or a look-up at the provider, never re-sent here
+			prm["s"], prm["err"] = "unknown", "outcome unknown, not re-sent: "+errText(o.err)
 		default:
 			permanent, retryAfter := senders.Classify(o.err)
 			if errors.Is(o.err, context.DeadlineExceeded) {

@@ -245,6 +245,10 @@ func (s *Sender) Send(ctx context.Context, m senders.Message) (senders.Result, e
 			s.put(c)
 			return senders.Result{ProviderMessageID: id}, nil
 		}
+		if senders.IsUnknown(err) {
+			c.close()
+			return senders.Result{}, err
+		}
 		var se *gosmtp.SMTPError
 		if errors.As(err, &se) && !interrupted && se.Code != 421 {
 			// the server refused this message; the connection is still good
@@ -387,7 +391,18 @@ func (c *conn) send(from, to string, msg []byte, utf8 bool) (started bool, err e
 		_ = w.Close()
 		return true, err
 	}
-	return true, w.Close()
+	// Close writes the final "." and reads the server's answer: a server
+	// accepts a message at that dot, so a connection lost (or a timeout)
+	// while it answers may leave the message accepted — its outcome is
+	// unknown, not a failure to retry
+	if err := w.Close(); err != nil {
+		var se *gosmtp.SMTPError
+		if !errors.As(err, &se) {
+			return true, senders.Unknown(err)
+		}
+		return true, err
+	}
+	return true, nil
 }
 
 func (c *conn) quit() {

@@ -276,6 +276,26 @@ func TestNetworkErrors(t *testing.T) {
 	}
 }
 
+// A reply lost after the final "." (here: the send's timeout while the
+// server, which has stored the message, is slow to answer) is an unknown
+// outcome, not a failure to retry: retrying would send it twice.
+func TestLostReplyIsUnknown(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{TLS: "none", HangAfterData: time.Second})
+	s := newSender(t, srv, smtp.TLSNone, func(c *smtp.Config) { c.Username = ""; c.Concurrency = 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := s.Send(ctx, message("once@example.org"))
+	if !senders.IsUnknown(err) {
+		t.Fatalf("want an unknown outcome, got %v", err)
+	}
+	if perm, _ := senders.Classify(err); perm {
+		t.Errorf("unknown classified permanent")
+	}
+	if n := len(srv.Messages()); n != 1 {
+		t.Fatalf("server has %d messages", n)
+	}
+}
+
 // Header injection and unparseable addresses are refused before anything is
 // sent (permanent).
 func TestRefusedMessages(t *testing.T) {

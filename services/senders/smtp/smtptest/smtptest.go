@@ -29,6 +29,9 @@ type Options struct {
 	TLS      string // "none", "starttls" (default) or "tls"
 	Username string // "": no login required
 	Password string
+	// HangAfterData: the server stores a message, then waits this long
+	// before it answers (a reply lost or late: the client cannot know)
+	HangAfterData time.Duration
 }
 
 // Message is one received message.
@@ -217,6 +220,11 @@ func (se *session) Data(r io.Reader) error {
 	defer se.s.mu.Unlock()
 	se.s.messages = append(se.s.messages, Message{From: se.from, To: append([]string(nil), se.to...), Data: b,
 		TLS: isTLS, User: se.user, Received: time.Now()})
+	if d := se.s.opts.HangAfterData; d > 0 {
+		se.s.mu.Unlock()
+		time.Sleep(d)
+		se.s.mu.Lock()
+	}
 	return nil
 }
 
