@@ -192,6 +192,31 @@ func TestCampaignFourEyes(t *testing.T) {
 	if strings.Join(actions, ",") != strings.Join(want, ",") {
 		t.Fatalf("audit: %v, want %v", actions, want)
 	}
+	// a status-only edit through the API is an edit: back to draft with the
+	// snapshot gone and the approval void (not a draft that keeps them)
+	id3 := w.campaign(t, "editor", nil)
+	mustStatus(t, w.act("editor", id3, "submit", nil), 200, "")
+	first := w.status(t, id3).GetString("snapshot_hash")
+	mustStatus(t, w.act("owner", id3, "approve", map[string]any{"snapshot_hash": first}), 200, "")
+	mustStatus(t, w.env.Do(http.MethodPatch, campaignsURL+"/"+id3, w.tok["editor"], map[string]any{"status": "draft"}), 200, "")
+	if rec := w.status(t, id3); rec.GetString("status") != "draft" || rec.GetString("snapshot_hash") != "" || rec.GetString("approved_by") != "" {
+		t.Fatalf("status-only edit kept the approval: %s %q %q", rec.GetString("status"), rec.GetString("snapshot_hash"), rec.GetString("approved_by"))
+	}
+	if n := countRecords(t, w.env.App, "campaign_approvals", dbx.HashExp{"campaign": id3, "status": "approved"}); n != 0 {
+		t.Fatalf("%d approvals outlived the edit", n)
+	}
+	// the reviewer decides on the snapshot it saw: a resubmission meanwhile
+	// makes its decision stale; one pending request per campaign
+	mustStatus(t, w.act("editor", id3, "submit", nil), 200, "")
+	seen := w.status(t, id3).GetString("snapshot_hash")
+	mustStatus(t, w.env.Do(http.MethodPatch, campaignsURL+"/"+id3, w.tok["editor"], map[string]any{"segment": map[string]any{"lists_any": []string{w.list}}}), 200, "")
+	mustStatus(t, w.act("editor", id3, "submit", nil), 200, "")
+	mustStatus(t, w.act("owner", id3, "approve", map[string]any{"snapshot_hash": seen}), 409, "approval_stale")
+	if n := countRecords(t, w.env.App, "campaign_approvals", dbx.HashExp{"campaign": id3, "status": "pending"}); n != 1 {
+		t.Fatalf("%d pending approvals", n)
+	}
+	mustStatus(t, w.act("owner", id3, "approve", map[string]any{"snapshot_hash": w.status(t, id3).GetString("snapshot_hash")}), 200, "")
+
 	// reject records the decision
 	id2 := w.campaign(t, "editor", nil)
 	mustStatus(t, w.act("editor", id2, "submit", nil), 200, "")

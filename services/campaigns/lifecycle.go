@@ -69,6 +69,7 @@ const (
 	CodeApprovalRole      = "approval_role"
 	CodeScheduleInvalid   = "schedule_invalid"
 	CodeActionInvalid     = "campaign_action_invalid"
+	CodeApprovalStale     = "approval_stale"
 )
 
 // SelfApprovalKey is the workspace setting (system_settings) that lets a
@@ -112,9 +113,12 @@ type Who struct {
 // Input is an action's body: notes for approve and reject, the time and
 // zone for schedule.
 type Input struct {
-	Notes    string `json:"notes"`
-	At       string `json:"at"`
-	Timezone string `json:"timezone"`
+	Notes string `json:"notes"`
+	// SnapshotHash, on approve and reject, is the snapshot the reviewer
+	// saw: a campaign resubmitted meanwhile is not decided blindly
+	SnapshotHash string `json:"snapshot_hash"`
+	At           string `json:"at"`
+	Timezone     string `json:"timezone"`
 }
 
 // Act takes action on campaign id for who, in one transaction with its
@@ -158,6 +162,7 @@ func (s *Service) Act(who Who, id, action string, in Input) (*core.Record, error
 			return err
 		}
 		rec.Set("status", to)
+		markMove(rec)
 		audit.Skip(rec) // the action's own entry below says what happened
 		if err := tx.Save(rec); err != nil {
 			return err
@@ -206,15 +211,25 @@ func (s *Service) apply(tx core.App, who Who, rec *core.Record, action string, i
 		rec.Set("approved_at", "")
 		rec.Set("status_reason", "")
 		details["snapshot_hash"] = hash
+		// one open request per campaign: an older one still pending is void
+		if _, err := tx.DB().Update("campaign_approvals", dbx.Params{"status": "voided"},
+			dbx.HashExp{"campaign": rec.Id, "status": "pending"}).Execute(); err != nil {
+			return err
+		}
 		return s.saveApproval(tx, map[string]any{"campaign": rec.Id, "status": "pending", "requested_by": who.UserID, "snapshot_hash": hash})
 	case ActionApprove, ActionReject:
 		if action == ActionApprove && rec.GetString("submitted_by") == who.UserID && !selfApproval(tx, rec.GetString("workspace")) {
 			return apperr.Forbidden(CodeApprovalSelf, "you submitted this campaign: another owner or admin approves it (or turn on "+SelfApprovalKey+" for a one-person business)")
 		}
+		if in.SnapshotHash != "" && in.SnapshotHash != rec.GetString("snapshot_hash") {
+			return apperr.Conflict(CodeApprovalStale, "the campaign was changed and submitted again since you looked at it: review what it sends now").
+				With("snapshot_hash", rec.GetString("snapshot_hash"))
+		}
 		appr, err := tx.FindFirstRecordByFilter("campaign_approvals", "campaign = {:c} && status = 'pending' && snapshot_hash = {:h}",
 			dbx.Params{"c": rec.Id, "h": rec.GetString("snapshot_hash")})
 		if err != nil {
-			return fmt.Errorf("pending approval of %s: %w", rec.Id, err)
+			return apperr.Conflict(CodeInvalidTransition, "this campaign has no pending approval for what it would send: submit it again").
+				With("status", rec.GetString("status")).With("allowed", []string{ActionSubmit})
 		}
 		status := "approved"
 		if action == ActionReject {
@@ -338,6 +353,7 @@ func (s *Service) StartDue(now time.Time) ([]string, error) {
 			}
 			rec.Set("status", "sending")
 			rec.Set("started_at", now.UTC())
+			markMove(rec)
 			audit.Skip(rec)
 			if err := tx.Save(rec); err != nil {
 				return err
@@ -380,7 +396,9 @@ func PrepareEdit(tx core.App, rec *core.Record) error {
 	default:
 		return nil
 	}
-	changed := false
+	// a status written through the API (only "draft" is allowed there) is
+	// an edit too: the approval must not outlive it
+	changed := !isMove(rec) && rec.GetString("status") != orig.GetString("status")
 	for _, f := range contentFields {
 		if !sameValue(rec.Get(f), orig.Get(f)) {
 			changed = true
@@ -398,6 +416,14 @@ func PrepareEdit(tx core.App, rec *core.Record) error {
 		dbx.And(dbx.HashExp{"campaign": rec.Id}, dbx.In("status", "pending", "approved"))).Execute()
 	return err
 }
+
+// moveKey marks a save that is a move of the transition table (the
+// lifecycle's, StartDue's), not an edit.
+const moveKey = "@campaigns.move"
+
+func markMove(rec *core.Record) { rec.SetRaw(moveKey, true) }
+
+func isMove(rec *core.Record) bool { b, _ := rec.GetRaw(moveKey).(bool); return b }
 
 func sameValue(a, b any) bool {
 	ja, errA := json.Marshal(a)

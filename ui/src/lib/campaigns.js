@@ -239,5 +239,6 @@ export function actionError(err) {
   }
   if (code === 'approval_self') return 'You submitted this campaign, so another admin or owner has to approve it (four-eyes rule).';
   if (code === 'approval_role') return 'Only admins and owners of this workspace approve or reject campaigns.';
+  if (code === 'approval_stale') return 'This campaign was changed and submitted again since this page loaded: reload to review what it sends now.';
   return errorMessage(err);
 }
