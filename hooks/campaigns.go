@@ -40,11 +40,12 @@ func registerCampaignHooks(app core.App) {
 	})
 }
 
-// actionScopes: approving, rejecting, scheduling and starting a send need
-// campaigns:send; the rest (submit, pause, resume, cancel) campaigns:write.
+// actionScopes: approving, rejecting, scheduling, starting and resuming a
+// send need campaigns:send; submit, pause and cancel campaigns:write (a key
+// that may not send may still stop a send).
 var actionScopes = map[string]string{
 	campaigns.ActionSubmit: apikeys.ScopeCampaignsWrite, campaigns.ActionPause: apikeys.ScopeCampaignsWrite,
-	campaigns.ActionResume: apikeys.ScopeCampaignsWrite, campaigns.ActionCancel: apikeys.ScopeCampaignsWrite,
+	campaigns.ActionResume: apikeys.ScopeCampaignsSend, campaigns.ActionCancel: apikeys.ScopeCampaignsWrite,
 	campaigns.ActionApprove: apikeys.ScopeCampaignsSend, campaigns.ActionReject: apikeys.ScopeCampaignsSend,
 	campaigns.ActionSchedule: apikeys.ScopeCampaignsSend, campaigns.ActionSend: apikeys.ScopeCampaignsSend,
 }

@@ -2,6 +2,7 @@ package hooks_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -125,4 +126,21 @@ func TestCampaignTestSend(t *testing.T) {
 	if n := w.n(t, "SELECT count(*) FROM audit_logs WHERE action = 'campaign.test_send' AND entity_id = {:id} AND details LIKE '%boss@example.com%'", id); n != 1 {
 		t.Fatalf("audit entries %d", n)
 	}
+}
+
+// A test send without a contact has no real recipient to unsubscribe: the
+// preview's stand-in link, not a 500; with no Application URL, a test for a
+// contact is a 400 naming the set-up to fix.
+func TestCampaignTestSendLinks(t *testing.T) {
+	w := newCampaignWorld(t)
+	id := w.campaign(t, "editor", nil)
+	res := w.env.Do(http.MethodPost, "/api/crm/campaigns/"+id+"/test", w.tok["editor"], map[string]any{"addresses": []string{"me@example.com"}})
+	mustStatus(t, res, 200, "")
+	msg, err := w.env.App.FindFirstRecordByFilter("outbox_messages", "to = 'me@example.com' && test = true")
+	if err != nil || !strings.Contains(msg.GetString("headers"), "unsubscribe.invalid") {
+		t.Fatalf("test message: %v %v", msg, err)
+	}
+	w.env.App.Settings().Meta.AppURL = ""
+	res = w.env.Do(http.MethodPost, "/api/crm/campaigns/"+id+"/test", w.tok["editor"], map[string]any{"addresses": []string{"me@example.com"}, "contact": w.ada})
+	mustStatus(t, res, 400, "unsubscribe_not_configured")
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/pi-crm/pi-crm/services/audit"
 	"github.com/pi-crm/pi-crm/services/campaigns"
 	"github.com/pi-crm/pi-crm/services/sending"
+	"github.com/pi-crm/pi-crm/services/unsubscribe"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 )
@@ -93,7 +94,7 @@ func (s *Seeder) campaigns(sum *Summary) error {
 
 // sendNow runs an engine until the campaign's send is done.
 func sendNow(app core.App, id string) error {
-	eng := sending.NewEngine(app, sending.Options{})
+	eng := sending.NewEngine(app, sending.Options{Links: unsubscribe.NewLinks(app)})
 	defer eng.Stop()
 	eng.Kick(id)
 	ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)

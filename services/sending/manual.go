@@ -21,6 +21,9 @@ import (
 const (
 	CodeRetryInvalid    = "campaign_retry_invalid"
 	CodeTestSendInvalid = "campaign_test_invalid"
+	// CodeUnsubscribeNotConfigured: no unsubscribe link can be made (the
+	// Application URL is not set)
+	CodeUnsubscribeNotConfigured = "unsubscribe_not_configured"
 	// MaxTestAddresses bounds one test send.
 	MaxTestAddresses = 5
 )
@@ -129,9 +132,14 @@ func (e *Engine) SendTest(ctx context.Context, actor audit.Actor, rec *core.Reco
 	if contact != nil {
 		values, contactID = templates.ValuesOf(contact), contact.Id
 	}
-	link, err := e.opt.Links.URL(ws, contactID, rec.Id, channel)
-	if err != nil {
-		return nil, err
+	// a test without a contact has nobody to unsubscribe: the preview's
+	// stand-in link; with one, the real signed link (which needs the
+	// Application URL: a set-up for the admin to fix, said so)
+	link := templates.PreviewUnsubscribeURL
+	if contactID != "" {
+		if link, err = e.opt.Links.URL(ws, contactID, rec.Id, channel); err != nil {
+			return nil, apperr.BadRequest(CodeUnsubscribeNotConfigured, "no unsubscribe link can be made: "+err.Error())
+		}
 	}
 	values["unsubscribe_url"] = link
 	out, err := compiled.Render(values)

@@ -290,7 +290,8 @@ func (e *Engine) sendRemoteBatch(ctx context.Context, c *campaign, p *prepared, 
 func (e *Engine) record(tx core.App, c *campaign, p *prepared, outcomes []outcome, inc int, now time.Time) error {
 	at := dbTime(now)
 	q := tx.DB().NewQuery(`UPDATE campaign_deliveries SET status = {:s}, attempts = attempts + {:inc}, provider_message_id = {:pid},
-		sent_at = {:sent}, error = {:err}, reason = {:reason}, next_attempt_at = {:next}, updated = {:now} WHERE id = {:id}`).Prepare()
+		sent_at = {:sent}, error = {:err}, reason = CASE WHEN reason = 'unsubscribed' THEN reason ELSE {:reason} END,
+		next_attempt_at = {:next}, updated = {:now} WHERE id = {:id}`).Prepare()
 	defer q.Close()
 	sent := 0
 	for _, o := range outcomes {
