@@ -235,3 +235,35 @@ func TestRealtimeIsolation(t *testing.T) {
 		t.Errorf("forbidden realtime filter: %d %s", res.Status, res.Body)
 	}
 }
+
+// The sending collections over realtime: an outsider subscribed to every
+// outbox message and ledger row receives its own workspace's, never W's
+// (the messages hold contacts' addresses and what was sent to them).
+func TestRealtimeIsolationSending(t *testing.T) {
+	f := newFixture(t)
+	outbox := testutil.Subscribe(t, f.env, f.tokens[pOutsider], nil, "outbox_messages/*")
+	ledger := testutil.Subscribe(t, f.env, f.tokens[pOutsider], nil, "campaign_deliveries/*")
+	rows := func(ws *core.Record) (*core.Record, *core.Record) {
+		c := f.contact(ws)
+		camp := f.campaign(ws, "sending")
+		d := f.env.Create("campaign_deliveries", map[string]any{"campaign": camp.Id, "contact": c.Id, "channel": "email",
+			"address": c.GetString("primary_email"), "status": "sent"})
+		o := f.env.Create("outbox_messages", map[string]any{"workspace": ws.Id, "campaign": camp.Id, "delivery": d.Id,
+			"contact": c.Id, "to": c.GetString("primary_email"), "subject": "S", "text": "T"})
+		return d, o
+	}
+	dW, oW := rows(f.w)
+	dX, oX := rows(f.x)
+	for name, c := range map[string]struct {
+		events   <-chan string
+		own, foe string
+	}{"outbox": {outbox, oX.Id, oW.Id}, "ledger": {ledger, dX.Id, dW.Id}} {
+		got := testutil.CollectUntil(c.events, c.own, 3*time.Second)
+		if !got[c.own] {
+			t.Errorf("%s: the outsider's own event never arrived", name)
+		}
+		if got[c.foe] {
+			t.Errorf("%s: the outsider received an event of workspace W", name)
+		}
+	}
+}
