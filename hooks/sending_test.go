@@ -140,6 +140,10 @@ func TestCampaignTestSendLinks(t *testing.T) {
 	if err != nil || !strings.Contains(msg.GetString("headers"), "unsubscribe.invalid") {
 		t.Fatalf("test message: %v %v", msg, err)
 	}
+	// a test message counts in the provider's day like any other
+	if n := w.n(t, "SELECT COALESCE(SUM(count), 0) FROM provider_daily_counts WHERE workspace = {:id} AND provider = 'outbox'", w.w.Id); n != 1 {
+		t.Fatalf("daily count after one test message: %d", n)
+	}
 	w.env.App.Settings().Meta.AppURL = ""
 	res = w.env.Do(http.MethodPost, "/api/crm/campaigns/"+id+"/test", w.tok["editor"], map[string]any{"addresses": []string{"me@example.com"}, "contact": w.ada})
 	mustStatus(t, res, 400, "unsubscribe_not_configured")

@@ -2,6 +2,7 @@ package sending
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -151,12 +152,15 @@ func (e *Engine) SendTest(ctx context.Context, actor audit.Actor, rec *core.Reco
 		return nil, err
 	}
 	defer snd.Close()
+	for _, to := range addresses {
+		if strings.TrimSpace(to) == "" {
+			return nil, apperr.BadRequest(CodeTestSendInvalid, "addresses: an empty address")
+		}
+	}
 	results := make([]TestResult, 0, len(addresses))
+	var sendErr error
 	for i, to := range addresses {
 		to = strings.TrimSpace(to)
-		if to == "" {
-			return results, apperr.BadRequest(CodeTestSendInvalid, "addresses: an empty address")
-		}
 		m := senders.Message{Workspace: ws, CampaignID: rec.Id, ContactID: contactID, Channel: channel, To: to, Subject: "[Test] " + out.Subject,
 			HTML: out.HTML, Text: out.Text, Test: true, MessageID: fmt.Sprintf("<test.%d.%s.%s@%s>", i, rec.Id, randomID(), e.host()),
 			Headers: map[string]string{"X-PiCRM-Campaign": rec.Id, "X-PiCRM-Test": "1"}}
@@ -172,12 +176,29 @@ func (e *Engine) SendTest(ctx context.Context, actor audit.Actor, rec *core.Reco
 			cancel()
 		}
 		if err != nil {
-			return results, apperr.New(http.StatusBadGateway, "campaign_test_failed", fmt.Sprintf("sending to %s: %v", to, err))
+			sendErr = apperr.New(http.StatusBadGateway, "campaign_test_failed", fmt.Sprintf("sending to %s: %v", to, err))
+			break
 		}
 		results = append(results, TestResult{To: to, ProviderMessageID: res.ProviderMessageID})
 	}
-	return results, audit.Log(e.app, audit.Entry{Actor: actor, Workspace: ws, Action: "campaign.test_send", EntityType: "campaigns",
-		EntityID: rec.Id, Details: map[string]any{"addresses": addresses, "contact": contactID, "provider": provider}}, e.opt.Clock.Now())
+	if len(results) == 0 {
+		return results, sendErr
+	}
+	// what went out is audited and counted in the provider's day, also when
+	// a later address failed
+	sent := make([]string, len(results))
+	for i, r := range results {
+		sent[i] = r.To
+	}
+	now := e.opt.Clock.Now()
+	err = e.app.RunInTransaction(func(tx core.App) error {
+		if err := addDaily(tx, ws, provider, now, len(results)); err != nil {
+			return err
+		}
+		return audit.Log(tx, audit.Entry{Actor: actor, Workspace: ws, Action: "campaign.test_send", EntityType: "campaigns",
+			EntityID: rec.Id, Details: map[string]any{"addresses": sent, "contact": contactID, "provider": provider}}, now)
+	})
+	return results, errors.Join(sendErr, err)
 }
 
 func randomID() string { return core.GenerateDefaultRandomId() }
