@@ -214,6 +214,9 @@ uiTest('Andy sends: progress reaches sent, the results and the outbox show the m
   const table = p.getByTestId('deliveries');
   await table.locator('tr[data-status="sent"]').nth(2).waitFor();
   await p.getByLabel('Status', { exact: true }).selectOption('skipped');
+  // the skipped rows were in the unfiltered table too: wait for the
+  // filtered page itself (no sent row left) before looking at it
+  await table.locator('tr[data-status="sent"]').first().waitFor({ state: 'detached' });
   await table.getByText('missing_address').waitFor();
   await table.getByText('suppressed').first().waitFor();
   assert.equal(await table.locator('tr[data-status="sent"]').count(), 0);
