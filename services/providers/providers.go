@@ -397,6 +397,23 @@ func (d *defaults) SendTx(tx core.App, m senders.Message) (senders.Result, error
 	return d.TxSender.SendTx(tx, d.fill(m))
 }
 
+// SendTxBatch keeps the wrapped sender's batch path (the engine's outbox
+// batches), with the from address filled in.
+func (d *defaults) SendTxBatch(tx core.App, ms []senders.Message) ([]senders.Result, []error) {
+	filled := make([]senders.Message, len(ms))
+	for i, m := range ms {
+		filled[i] = d.fill(m)
+	}
+	if b, ok := d.TxSender.(senders.TxBatchSender); ok {
+		return b.SendTxBatch(tx, filled)
+	}
+	results, errs := make([]senders.Result, len(ms)), make([]error, len(ms))
+	for i, m := range filled {
+		results[i], errs[i] = d.TxSender.SendTx(tx, m)
+	}
+	return results, errs
+}
+
 // Default is the workspace's default provider: the setting providers.default
 // when it names a provider, else "outbox".
 func Default(app core.App, ws string) string {

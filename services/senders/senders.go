@@ -56,6 +56,13 @@ type TxSender interface {
 	SendTx(tx core.App, m Message) (Result, error)
 }
 
+// TxBatchSender is a TxSender that stores several messages in one go (one
+// prepared statement for the batch); errs[i] is message i's error.
+type TxBatchSender interface {
+	TxSender
+	SendTxBatch(tx core.App, ms []Message) (results []Result, errs []error)
+}
+
 // Limits are a provider's own bounds (its settings: rate_per_second,
 // daily_limit; concurrency from the provider's nature).
 type Limits struct {

@@ -72,13 +72,13 @@ func (c *fakeClock) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
 
 // world is a workspace with contacts and a campaign about to send.
 type world struct {
-	t     *testing.T
+	t     testing.TB
 	env   *testutil.Env
 	ws    *core.Record
 	clock *fakeClock
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	env := testutil.New(t)
 	owner, _ := env.User("owner@example.com")
 	return &world{t: t, env: env, ws: env.Workspace("W", owner, nil), clock: newClock()}

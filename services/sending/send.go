@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -207,12 +206,25 @@ func (e *Engine) sendTxBatch(c *campaign, p *prepared, n int, now time.Time) ([]
 		if err != nil {
 			return err
 		}
+		batch, canBatch := p.tx.(senders.TxBatchSender)
+		var msgs []senders.Message
+		var at []int // msgs[j] is outcomes[at[j]]
 		for _, r := range rows {
 			o, m := e.prepareOne(c, p, r, contacts, suppressed)
 			if m != nil {
-				o.result, o.err = p.tx.SendTx(tx, *m)
+				if canBatch {
+					msgs, at = append(msgs, *m), append(at, len(outcomes))
+				} else {
+					o.result, o.err = p.tx.SendTx(tx, *m)
+				}
 			}
 			outcomes = append(outcomes, o)
+		}
+		if len(msgs) > 0 {
+			results, errs := batch.SendTxBatch(tx, msgs)
+			for j, i := range at {
+				outcomes[i].result, outcomes[i].err = results[j], errs[j]
+			}
 		}
 		return e.record(tx, c, p, outcomes, 1, now)
 	})
@@ -339,29 +351,24 @@ func (e *Engine) record(tx core.App, c *campaign, p *prepared, outcomes []outcom
 // (raw SQL, one statement per batch: what the record hooks would keep is
 // kept here — ids, timestamps, clean text, a contact of the workspace).
 func (e *Engine) timeline(tx core.App, c *campaign, outcomes []outcome, at string) error {
-	var sql strings.Builder
-	params := dbx.Params{"w": c.ws, "t": c.channel, "c": c.id, "now": at}
-	n := 0
+	// a prepared single-row statement (see materialise: a statement of
+	// many named parameters binds in n²)
+	var q *dbx.Query
 	for _, o := range outcomes {
 		if o.skip != "" || o.err != nil || o.row.Contact == "" {
 			continue
 		}
-		if n == 0 {
-			sql.WriteString(`INSERT INTO communication_logs (id, workspace, contact, type, direction, content, timestamp, status, campaign, created, updated) VALUES `)
-		} else {
-			sql.WriteByte(',')
+		if q == nil {
+			q = tx.DB().NewQuery(`INSERT INTO communication_logs (id, workspace, contact, type, direction, content, timestamp, status, campaign, created, updated)
+				VALUES ({:id}, {:w}, {:k}, {:t}, 'outbound', {:x}, {:now}, 'sent', {:c}, {:now}, {:now})`).Prepare()
+			defer q.Close()
 		}
-		fmt.Fprintf(&sql, "({:i%d},{:w},{:k%d},{:t},'outbound',{:x%d},{:now},'sent',{:c},{:now},{:now})", n, n, n)
-		params[fmt.Sprint("i", n)] = core.GenerateDefaultRandomId()
-		params[fmt.Sprint("k", n)] = o.row.Contact
-		params[fmt.Sprint("x", n)] = textclean.String(timelineText(c, o))
-		n++
+		if _, err := q.Bind(dbx.Params{"id": core.GenerateDefaultRandomId(), "w": c.ws, "k": o.row.Contact, "t": c.channel,
+			"x": textclean.String(timelineText(c, o)), "now": at, "c": c.id}).Execute(); err != nil {
+			return err
+		}
 	}
-	if n == 0 {
-		return nil
-	}
-	_, err := tx.DB().NewQuery(sql.String()).Bind(params).Execute()
-	return err
+	return nil
 }
 
 func timelineText(c *campaign, o outcome) string {

@@ -70,26 +70,24 @@ func (e *Engine) materialise(ctx context.Context, c *campaign) error {
 		}
 		now := dbTime(e.opt.Clock.Now())
 		err := e.app.RunInTransaction(func(tx core.App) error {
-			var sql strings.Builder
-			sql.WriteString("INSERT OR IGNORE INTO campaign_deliveries (id, campaign, contact, channel, address, status, reason, created, updated) VALUES ")
-			params := dbx.Params{"c": c.id, "ch": c.channel, "now": now}
-			for i, r := range buf {
-				if i > 0 {
-					sql.WriteByte(',')
-				}
+			// one prepared single-row statement, not one statement of
+			// 5 × 500 named parameters: the driver binds a named parameter
+			// by scanning every argument, so a large one costs n² (it was
+			// a quarter of a send's time)
+			q := tx.DB().NewQuery(`INSERT OR IGNORE INTO campaign_deliveries (id, campaign, contact, channel, address, status, reason, created, updated)
+				VALUES ({:id}, {:c}, {:k}, {:ch}, {:a}, {:s}, {:r}, {:now}, {:now})`).Prepare()
+			defer q.Close()
+			for _, r := range buf {
 				status := "queued"
 				if r.Skip != "" {
 					status = "skipped"
 				}
-				fmt.Fprintf(&sql, "({:i%d},{:c},{:k%d},{:ch},{:a%d},{:s%d},{:r%d},{:now},{:now})", i, i, i, i, i)
-				params[fmt.Sprint("i", i)] = core.GenerateDefaultRandomId()
-				params[fmt.Sprint("k", i)] = r.ContactID
-				params[fmt.Sprint("a", i)] = r.Address
-				params[fmt.Sprint("s", i)] = status
-				params[fmt.Sprint("r", i)] = r.Skip
+				if _, err := q.Bind(dbx.Params{"id": core.GenerateDefaultRandomId(), "c": c.id, "k": r.ContactID, "ch": c.channel,
+					"a": r.Address, "s": status, "r": r.Skip, "now": now}).Execute(); err != nil {
+					return err
+				}
 			}
-			_, err := tx.DB().NewQuery(sql.String()).Bind(params).Execute()
-			return err
+			return nil
 		})
 		buf = buf[:0]
 		return err

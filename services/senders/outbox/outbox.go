@@ -61,30 +61,51 @@ var ErrNoRecipient = senders.Permanent(errors.New("outbox: the message has no re
 // SendTx stores m as one outbox_messages row on tx; the result's provider
 // message id is the row's id. A test send (m.Test) has no delivery.
 func (s *Sender) SendTx(tx core.App, m senders.Message) (senders.Result, error) {
-	if strings.TrimSpace(m.To) == "" {
-		return senders.Result{}, ErrNoRecipient
-	}
-	headers, err := json.Marshal(Headers(m))
-	if err != nil {
-		return senders.Result{}, senders.Permanent(err)
-	}
-	delivery := m.DeliveryID
-	if m.Test {
-		delivery = ""
-	}
-	id := core.GenerateDefaultRandomId()
+	res, errs := s.SendTxBatch(tx, []senders.Message{m})
+	return res[0], errs[0]
+}
+
+const insertSQL = `INSERT INTO outbox_messages (id, workspace, campaign, delivery, contact, "to", subject, html, text, headers, test, created, updated)
+	VALUES ({:id}, {:ws}, {:campaign}, {:delivery}, {:contact}, {:to}, {:subject}, {:html}, {:text}, {:headers}, {:test}, {:now}, {:now})`
+
+// SendTxBatch stores every message of ms on tx with one prepared
+// statement (a batch of the engine is one transaction).
+func (s *Sender) SendTxBatch(tx core.App, ms []senders.Message) ([]senders.Result, []error) {
+	results := make([]senders.Result, len(ms))
+	errs := make([]error, len(ms))
+	var q *dbx.Query
 	now := types.NowDateTime().String()
-	_, err = tx.DB().NewQuery(`INSERT INTO outbox_messages (id, workspace, campaign, delivery, contact, "to", subject, html, text, headers, test, created, updated)
-		VALUES ({:id}, {:ws}, {:campaign}, {:delivery}, {:contact}, {:to}, {:subject}, {:html}, {:text}, {:headers}, {:test}, {:now}, {:now})`).
-		Bind(dbx.Params{
+	for i, m := range ms {
+		if strings.TrimSpace(m.To) == "" {
+			errs[i] = ErrNoRecipient
+			continue
+		}
+		headers, err := json.Marshal(Headers(m))
+		if err != nil {
+			errs[i] = senders.Permanent(err)
+			continue
+		}
+		delivery := m.DeliveryID
+		if m.Test {
+			delivery = ""
+		}
+		if q == nil {
+			q = tx.DB().NewQuery(insertSQL).Prepare()
+			defer q.Close()
+		}
+		id := core.GenerateDefaultRandomId()
+		_, err = q.Bind(dbx.Params{
 			"id": id, "ws": m.Workspace, "campaign": m.CampaignID, "delivery": delivery, "contact": m.ContactID,
 			"to": textclean.String(m.To), "subject": textclean.String(m.Subject), "html": textclean.String(m.HTML),
 			"text": textclean.String(m.Text), "headers": string(headers), "test": m.Test, "now": now,
 		}).Execute()
-	if err != nil {
-		return senders.Result{}, err
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		results[i] = senders.Result{ProviderMessageID: id}
 	}
-	return senders.Result{ProviderMessageID: id}, nil
+	return results, errs
 }
 
 // Headers are the headers a real send of m would carry: m.Headers plus the
