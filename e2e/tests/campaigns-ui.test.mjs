@@ -8,7 +8,7 @@
 // in a sandboxed iframe); the unsubscribe page's GET and its POST.
 //
 // Records are made here (../campaign-fixtures.mjs) under a unique tag. A
-// step whose route has not landed on the server is skipped with its name.
+// step whose route is missing on the server fails with its name.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -106,7 +106,7 @@ uiTest('the campaigns list: status, counters, the status filter, and live update
 });
 
 uiTest('the audience: count, suppressed and address-less apart, a sample; it follows the saved segment', async (t) => {
-  if (!landed.audience) return t.skip('GET /api/crm/campaigns/{id}/audience has not landed');
+  if (!landed.audience) return assert.fail('GET /api/crm/campaigns/{id}/audience has not landed');
   const { ctx, p } = await open(andy, '/campaigns/' + campaignId);
   await p.getByTestId('audience-count').getByText('3', { exact: true }).waitFor();
   assert.equal(await p.getByTestId('audience-suppressed').textContent(), '1');
@@ -128,7 +128,7 @@ uiTest('the audience: count, suppressed and address-less apart, a sample; it fol
 });
 
 uiTest('Andy submits; he gets no Approve button for his own submission, and a send is refused with the reason', async (t) => {
-  if (!campaignId || !landed.lifecycle) return t.skip('the lifecycle routes have not landed');
+  if (!campaignId || !landed.lifecycle) return assert.fail('the lifecycle routes have not landed');
   const { ctx, p } = await open(andy, '/campaigns/' + campaignId);
   await p.getByRole('button', { name: 'Submit for approval' }).click();
   await status(p).getByText('Waiting for approval').waitFor();
@@ -151,7 +151,7 @@ uiTest('Andy submits; he gets no Approve button for his own submission, and a se
 });
 
 uiTest('Monalisa approves in a second browser context, with the snapshot rendered in a sandboxed iframe', async (t) => {
-  if (!campaignId || !landed.lifecycle) return t.skip('the lifecycle routes have not landed');
+  if (!campaignId || !landed.lifecycle) return assert.fail('the lifecycle routes have not landed');
   const andyView = await open(andy, '/campaigns/' + campaignId);
   await status(andyView.p).getByText('Waiting for approval').waitFor();
 
@@ -181,7 +181,7 @@ uiTest('Monalisa approves in a second browser context, with the snapshot rendere
 });
 
 uiTest('with campaigns.self_approval on, the submitter gets the Approve button', async (t) => {
-  if (!landed.lifecycle) return t.skip('the lifecycle routes have not landed');
+  if (!landed.lifecycle) return assert.fail('the lifecycle routes have not landed');
   const email = `${tag}.solo@example.org`;
   const u = await su.collection('users').create({ email, password: PASSWORD, passwordConfirm: PASSWORD, name: 'Solo Owner', verified: true });
   const solo = await impersonate(su, email);
@@ -200,9 +200,9 @@ uiTest('with campaigns.self_approval on, the submitter gets the Approve button',
 });
 
 uiTest('Andy sends: progress reaches sent, the results and the outbox show the messages', async (t) => {
-  if (!campaignId || !landed.lifecycle) return t.skip('the lifecycle routes have not landed');
-  if (!landed.engine) return t.skip('the sending engine (hooks/sending.go) has not landed');
-  if ((await andy.collection('campaigns').getOne(campaignId)).status !== 'approved') return t.skip('not approved');
+  if (!campaignId || !landed.lifecycle) return assert.fail('the lifecycle routes have not landed');
+  if (!landed.engine) return assert.fail('the sending engine (hooks/sending.go) has not landed');
+  if ((await andy.collection('campaigns').getOne(campaignId)).status !== 'approved') return assert.fail('not approved');
   const { ctx, p } = await open(andy, '/campaigns/' + campaignId);
   await p.getByRole('button', { name: 'Send now' }).click();
   await status(p).getByText('Sent').waitFor({ timeout: 30_000 });
@@ -281,12 +281,12 @@ uiTest('the unsubscribe page: GET shows a confirmation and changes nothing, its 
   const msgs = campaignId ? await andy.collection('outbox_messages').getFullList({ filter: andy.filter('campaign = {:c}', { c: campaignId }) }) : [];
   const bea = msgs.find((m) => m.to.startsWith('bea.'));
   const link = bea && unsubscribeURL(bea.headers);
-  if (!link) return t.skip('no sent message with a List-Unsubscribe header');
+  if (!link) return assert.fail('no sent message with a List-Unsubscribe header');
   const path = new globalThis.URL(link).pathname;
   const suppressed = async () =>
     (await andy.collection('suppressions').getList(1, 1, { filter: andy.filter('workspace = {:w} && address = {:a}', { w: fx.ws, a: bea.to }) })).totalItems;
   const probe = await fetch(URL + path);
-  if ((await probe.text()).includes('/assets/index-')) return t.skip('the unsubscribe routes have not landed (the web app answered)');
+  if ((await probe.text()).includes('/assets/index-')) return assert.fail('the unsubscribe routes have not landed (the web app answered)');
   const ctx = await browser.newContext({ viewport: PHONE }); // no session: a recipient
   const p = await ctx.newPage();
   p.on('pageerror', (e) => problems.push('page error: ' + e.message));
@@ -309,7 +309,7 @@ uiTest('the unsubscribe page: GET shows a confirmation and changes nothing, its 
 });
 
 uiTest('a refused move is said plainly: 409 names the status and the allowed actions', async (t) => {
-  if (!landed.lifecycle) return t.skip('the lifecycle routes have not landed');
+  if (!landed.lifecycle) return assert.fail('the lifecycle routes have not landed');
   // a second tab still shows "Submit" for a campaign already submitted elsewhere
   const c = await andy.collection('campaigns').create({ workspace: fx.ws, name: `${tag} stale`, type: 'email', template: fx.template.id, segment: fx.segment });
   const ctx = await context(browser, andy, { ws: fx.ws });
@@ -324,7 +324,7 @@ uiTest('a refused move is said plainly: 409 names the status and the allowed act
 });
 
 uiTest('scheduling: a time in a chosen zone, shown in the viewer\'s zone and the campaign\'s', async (t) => {
-  if (!landed.lifecycle) return t.skip('the lifecycle routes have not landed');
+  if (!landed.lifecycle) return assert.fail('the lifecycle routes have not landed');
   const c = await andy.collection('campaigns').create({ workspace: fx.ws, name: `${tag} later`, type: 'email', template: fx.template.id, segment: fx.segment });
   await andy.send(`/api/crm/campaigns/${c.id}/submit`, { method: 'POST' });
   await mona.send(`/api/crm/campaigns/${c.id}/approve`, { method: 'POST' });
@@ -352,7 +352,7 @@ uiTest('scheduling: a time in a chosen zone, shown in the viewer\'s zone and the
 });
 
 uiTest('provider settings: outbox and SMTP tabs for owners, the password write-only; a viewer changes nothing', async (t) => {
-  if (!landed.providers) return t.skip('the provider settings routes have not landed');
+  if (!landed.providers) return assert.fail('the provider settings routes have not landed');
   const { ctx, p } = await open(andy, '/settings/smtp');
   const form = p.getByRole('form', { name: 'SMTP settings' });
   await form.getByLabel('Host').fill('127.0.0.1');
