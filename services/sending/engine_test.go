@@ -191,14 +191,8 @@ func TestRetriesAndBackoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	next := func(email string) (string, int, string) {
-		var r struct {
-			S string `db:"status"`
-			A int    `db:"attempts"`
-			N string `db:"next_attempt_at"`
-		}
-		_ = w.env.App.DB().NewQuery(`SELECT d.status, d.attempts, d.next_attempt_at FROM campaign_deliveries d JOIN contacts c ON c.id = d.contact
-			WHERE c.primary_email = {:e}`).Bind(dbx.Params{"e": email}).One(&r)
-		return r.S, r.A, r.N
+		r := w.delivery(email)
+		return r.Status, r.Attempts, r.Next
 	}
 	at := func(d time.Duration) string { return t0.Add(d).UTC().Format("2006-01-02 15:04:05.000Z") }
 	// rand is 0.5: equal jitter gives 3/4 of the exponential delay
@@ -218,9 +212,7 @@ func TestRetriesAndBackoff(t *testing.T) {
 	if s, a, _ := next("c4@example.com"); s != "failed" || a != 4 {
 		t.Errorf("c4: %s %d", s, a)
 	}
-	var errText string
-	_ = w.env.App.DB().NewQuery(`SELECT error FROM campaign_deliveries d JOIN contacts c ON c.id = d.contact WHERE c.primary_email = 'c4@example.com'`).Row(&errText)
-	if !strings.Contains(errText, "gave up after 4 attempts") {
+	if errText := w.delivery("c4@example.com").Error; !strings.Contains(errText, "gave up after 4 attempts") {
 		t.Errorf("c4 error %q", errText)
 	}
 	// c4's retries: 7.5 s, 15 s, 30 s after each failure (10 s · 2^(n-1) · 3/4)
@@ -252,10 +244,8 @@ func TestUnknownOutcomeIsNotRetried(t *testing.T) {
 	if calls != 1 {
 		t.Fatalf("unknown outcome sent %d times", calls)
 	}
-	var st, errText string
-	_ = w.env.App.DB().NewQuery(`SELECT d.status, d.error FROM campaign_deliveries d JOIN contacts c ON c.id = d.contact WHERE c.primary_email = 'c0@example.com'`).Row(&st, &errText)
-	if st != "unknown" || !strings.Contains(errText, "not re-sent") {
-		t.Fatalf("row %s %q", st, errText)
+	if r := w.delivery("c0@example.com"); r.Status != "unknown" || !strings.Contains(r.Error, "not re-sent") {
+		t.Fatalf("row %+v", r)
 	}
 	if s, _, c := w.status(camp.Id); s != "sent" || c["unknown"] != 1 || c["sent"] != 1 {
 		t.Fatalf("campaign %s %v", s, c)

@@ -127,6 +127,26 @@ func (w *world) engine(open sending.OpenFunc, tweak func(*sending.Options)) *sen
 	return e
 }
 
+// deliveryRow is a ledger row as the tests read it.
+type deliveryRow struct {
+	Status   string `db:"status"`
+	Attempts int    `db:"attempts"`
+	Next     string `db:"next_attempt_at"`
+	Error    string `db:"error"`
+}
+
+// delivery reads the ledger row of the contact with email.
+func (w *world) delivery(email string) deliveryRow {
+	w.t.Helper()
+	var r deliveryRow
+	err := w.env.App.DB().NewQuery(`SELECT d.status, d.attempts, d.next_attempt_at, d.error FROM campaign_deliveries d
+		JOIN contacts c ON c.id = d.contact WHERE c.primary_email = {:e}`).Bind(dbx.Params{"e": email}).One(&r)
+	if err != nil {
+		w.t.Fatalf("delivery of %s: %v", email, err)
+	}
+	return r
+}
+
 // drain runs passes, moving the clock to each next due time, until the
 // campaign is done (at most max passes).
 func (w *world) drain(e *sending.Engine, id string, maxPasses int) int {
