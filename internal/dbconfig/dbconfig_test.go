@@ -48,6 +48,14 @@ func TestPoolsGetTheirCaches(t *testing.T) {
 		if readTemp != 2 || writeTemp != 1 {
 			t.Fatalf("round %d: temp_store read pool %d, writer %d; want 2 (MEMORY) and 1 (FILE)", round, readTemp, writeTemp)
 		}
+		// the writer checkpoints every 10,000 pages of WAL, the readers
+		// (which never write) keep SQLite's default
+		var readCk, writeCk int
+		_ = app.ConcurrentDB().NewQuery("PRAGMA wal_autocheckpoint").Row(&readCk)
+		_ = app.NonconcurrentDB().NewQuery("PRAGMA wal_autocheckpoint").Row(&writeCk)
+		if readCk != 1000 || writeCk != 10000 {
+			t.Fatalf("round %d: wal_autocheckpoint read pool %d, writer %d; want 1000 and 10000", round, readCk, writeCk)
+		}
 		if s := app.ConcurrentDB().(*dbx.DB).DB().Stats(); s.MaxOpenConnections != dbconfig.ReadConns {
 			t.Fatalf("read pool max open %d, want %d", s.MaxOpenConnections, dbconfig.ReadConns)
 		}

@@ -30,6 +30,7 @@ import (
 	"github.com/pi-crm/pi-crm/services/campaigns"
 	"github.com/pi-crm/pi-crm/services/senders"
 	"github.com/pi-crm/pi-crm/services/senders/outbox"
+	"github.com/pi-crm/pi-crm/services/seqid"
 	"github.com/pocketbase/pocketbase/core"
 )
 
@@ -142,6 +143,7 @@ func (placeholderLinks) URL(_, contact, campaign, channel string) (string, error
 type Engine struct {
 	app core.App
 	opt Options
+	ids *seqid.Generator // of the ledger and timeline rows the engine writes
 
 	mu        sync.Mutex
 	runners   map[string]*runner
@@ -170,7 +172,7 @@ type provState struct {
 func NewEngine(app core.App, opt Options) *Engine {
 	opt.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &Engine{app: app, opt: opt, runners: map[string]*runner{}, prepared: map[string]*prepared{},
+	e := &Engine{app: app, opt: opt, ids: seqid.New(opt.Clock.Now), runners: map[string]*runner{}, prepared: map[string]*prepared{},
 		providers: map[string]*provState{}, errs: map[string]int{}, passLocks: map[string]*sync.Mutex{},
 		ctx: ctx, cancel: cancel}
 	e.idle = sync.NewCond(&e.mu)
@@ -394,67 +396,15 @@ func (e *Engine) Pass(ctx context.Context, id string) (PassResult, error) {
 	if err := e.recoverCampaign(id, p.tx != nil); err != nil {
 		return PassResult{}, err
 	}
-	lastFlush := e.opt.Clock.Now()
-	for ctx.Err() == nil {
-		status, err := campaignStatus(e.app, id)
-		if err != nil {
-			return PassResult{}, err
-		}
-		if status != statusSending {
-			return PassResult{Done: true}, e.flushCounters(id)
-		}
-		now := e.opt.Clock.Now()
-		n := e.opt.BatchSize
-		if p.tx != nil {
-			n = e.opt.TxBatchSize
-		}
-		if p.limits.DailyLimit > 0 {
-			used, err := dailyCount(e.app, c.ws, p.provider, now)
-			if err != nil {
-				return PassResult{}, err
-			}
-			left := p.limits.DailyLimit - used
-			if left <= 0 {
-				if err := e.flushCounters(id); err != nil {
-					return PassResult{}, err
-				}
-				return PassResult{Done: true}, e.pause(id, fmt.Sprintf("the daily limit of %d messages of provider %q is reached for %s (UTC); resume tomorrow",
-					p.limits.DailyLimit, p.provider, now.UTC().Format(time.DateOnly)))
-			}
-			n = min(n, left)
-		}
-		got, wait := p.state.bucket.take(now, n)
-		if got == 0 {
-			return PassResult{Next: now.Add(wait)}, e.flushCounters(id)
-		}
-		var outcomes []outcome
-		if p.tx != nil {
-			outcomes, err = e.sendTxBatch(c, p, got, now)
-		} else {
-			// remote batches are one round of parallel sends, so the
-			// consecutive errors are counted send by send
-			outcomes, err = e.sendRemoteBatch(ctx, c, p, min(got, max(1, p.limits.Concurrency)), now)
-		}
-		if err != nil {
-			p.state.bucket.give(got)
-			return PassResult{}, err
-		}
-		p.state.bucket.give(got - len(outcomes))
-		if len(outcomes) == 0 {
-			break
-		}
-		if reason := e.countErrors(id, outcomes); reason != "" {
-			if err := e.flushCounters(id); err != nil {
-				return PassResult{}, err
-			}
-			return PassResult{Done: true}, e.pause(id, reason)
-		}
-		if now := e.opt.Clock.Now(); now.Sub(lastFlush) >= e.opt.FlushEvery {
-			if err := e.flushCounters(id); err != nil {
-				return PassResult{}, err
-			}
-			lastFlush = now
-		}
+	var res PassResult
+	var done bool
+	if p.tx != nil {
+		res, done, err = e.txLoop(ctx, c, p)
+	} else {
+		res, done, err = e.remoteLoop(ctx, c, p)
+	}
+	if done || err != nil {
+		return res, err
 	}
 	if err := ctx.Err(); err != nil {
 		return PassResult{}, errors.Join(err, e.flushCounters(id))
@@ -470,6 +420,81 @@ func (e *Engine) Pass(ctx context.Context, id string) (PassResult, error) {
 		return PassResult{Next: next}, nil
 	}
 	return PassResult{Done: true}, e.finish(id)
+}
+
+// txLoop sends a TxSender's rows (the outbox) batch by batch, each claimed,
+// sent and recorded in one transaction, until nothing is due now. done: the
+// pass ends with res (paused, stopped, waiting for the rate); else the caller
+// finishes it.
+func (e *Engine) txLoop(ctx context.Context, c *campaign, p *prepared) (res PassResult, done bool, err error) {
+	lastFlush := e.opt.Clock.Now()
+	for ctx.Err() == nil {
+		now := e.opt.Clock.Now()
+		n, res, done, err := e.allowance(c, p, e.opt.TxBatchSize, now)
+		if done || err != nil {
+			return res, true, err
+		}
+		outcomes, err := e.sendTxBatch(c, p, n, now)
+		if err != nil {
+			p.state.bucket.give(n)
+			return PassResult{}, true, err
+		}
+		p.state.bucket.give(n - len(outcomes))
+		if len(outcomes) == 0 {
+			break
+		}
+		if reason := e.countErrors(c.id, outcomes); reason != "" {
+			return e.pauseNow(c.id, reason)
+		}
+		if now := e.opt.Clock.Now(); now.Sub(lastFlush) >= e.opt.FlushEvery {
+			if err := e.flushCounters(c.id); err != nil {
+				return PassResult{}, true, err
+			}
+			lastFlush = now
+		}
+	}
+	return PassResult{}, false, nil
+}
+
+// allowance is how many rows the campaign may claim now, at most want:
+// none when it is no longer "sending" (paused, cancelled: seen between two
+// batches), when the provider's daily limit is reached (the campaign pauses)
+// or when the rate says wait; done then says the pass ends with res.
+func (e *Engine) allowance(c *campaign, p *prepared, want int, now time.Time) (n int, res PassResult, done bool, err error) {
+	status, err := campaignStatus(e.app, c.id)
+	if err != nil {
+		return 0, PassResult{}, true, err
+	}
+	if status != statusSending {
+		return 0, PassResult{Done: true}, true, e.flushCounters(c.id)
+	}
+	if p.limits.DailyLimit > 0 {
+		used, err := dailyCount(e.app, c.ws, p.provider, now)
+		if err != nil {
+			return 0, PassResult{}, true, err
+		}
+		left := p.limits.DailyLimit - used
+		if left <= 0 {
+			res, _, err := e.pauseNow(c.id, fmt.Sprintf("the daily limit of %d messages of provider %q is reached for %s (UTC); resume tomorrow",
+				p.limits.DailyLimit, p.provider, now.UTC().Format(time.DateOnly)))
+			return 0, res, true, err
+		}
+		want = min(want, left)
+	}
+	got, wait := p.state.bucket.take(now, want)
+	if got == 0 {
+		return 0, PassResult{Next: now.Add(wait)}, true, e.flushCounters(c.id)
+	}
+	return got, PassResult{}, false, nil
+}
+
+// pauseNow writes the counters and pauses the campaign with the reason; the
+// pass ends.
+func (e *Engine) pauseNow(id, reason string) (PassResult, bool, error) {
+	if err := e.flushCounters(id); err != nil {
+		return PassResult{}, true, err
+	}
+	return PassResult{Done: true}, true, e.pause(id, reason)
 }
 
 func (e *Engine) passLock(id string) *sync.Mutex {

@@ -82,7 +82,7 @@ func (e *Engine) materialise(ctx context.Context, c *campaign) error {
 				if r.Skip != "" {
 					status = "skipped"
 				}
-				if _, err := q.Bind(dbx.Params{"id": core.GenerateDefaultRandomId(), "c": c.id, "k": r.ContactID, "ch": c.channel,
+				if _, err := q.Bind(dbx.Params{"id": e.ids.ID(), "c": c.id, "k": r.ContactID, "ch": c.channel,
 					"a": r.Address, "s": status, "r": r.Skip, "now": now}).Execute(); err != nil {
 					return err
 				}
@@ -162,12 +162,13 @@ func dailyCount(app core.App, ws, provider string, now time.Time) (int, error) {
 	return n[0], nil
 }
 
+// addDaily adds n (< 0: gives back) to the day's count of the provider.
 func addDaily(tx core.App, ws, provider string, now time.Time, n int) error {
-	if n <= 0 {
+	if n == 0 {
 		return nil
 	}
-	_, err := tx.DB().NewQuery(`INSERT INTO provider_daily_counts (id, workspace, provider, day, count) VALUES ({:id}, {:w}, {:p}, {:d}, {:n})
-		ON CONFLICT (workspace, provider, day) DO UPDATE SET count = count + excluded.count`).
+	_, err := tx.DB().NewQuery(`INSERT INTO provider_daily_counts (id, workspace, provider, day, count) VALUES ({:id}, {:w}, {:p}, {:d}, max(0, {:n}))
+		ON CONFLICT (workspace, provider, day) DO UPDATE SET count = max(0, count + {:n})`).
 		Bind(dbx.Params{"id": core.GenerateDefaultRandomId(), "w": ws, "p": provider, "d": now.UTC().Format(time.DateOnly), "n": n}).Execute()
 	return err
 }

@@ -45,14 +45,35 @@ func SourceOf(rec *core.Record) Source {
 // ValuesOf are a contact's values: its base fields and its custom values as
 // the contact's read copy holds them.
 func ValuesOf(contact *core.Record) Values {
-	v := Values{
-		"first_name": contact.GetString("first_name"), "last_name": contact.GetString("last_name"),
-		"email": contact.GetString("primary_email"), "phone": contact.GetString("primary_phone"),
-		"company": contact.GetString("company"),
-	}
+	return ContactColumns{
+		FirstName: contact.GetString("first_name"), LastName: contact.GetString("last_name"),
+		Email: contact.GetString("primary_email"), Phone: contact.GetString("primary_phone"),
+		Company: contact.GetString("company"), Custom: contact.GetString("custom"),
+	}.Values()
+}
+
+// ContactColumns are the contacts columns a message reads, for a sender that
+// selects them itself rather than loading whole records (the engine, a
+// batch at a time).
+type ContactColumns struct {
+	ID        string `db:"id"`
+	FirstName string `db:"first_name"`
+	LastName  string `db:"last_name"`
+	Email     string `db:"primary_email"`
+	Phone     string `db:"primary_phone"`
+	Company   string `db:"company"`
+	Custom    string `db:"custom"` // the read copy (JSON)
+}
+
+// ContactColumnList is the SELECT list of ContactColumns.
+const ContactColumnList = "id, first_name, last_name, primary_email, primary_phone, company, coalesce(custom, '') AS custom"
+
+// Values are the columns' values, as ValuesOf.
+func (c ContactColumns) Values() Values {
+	v := Values{"first_name": c.FirstName, "last_name": c.LastName, "email": c.Email, "phone": c.Phone, "company": c.Company}
 	custom := map[string]any{}
-	if raw := contact.GetString("custom"); raw != "" {
-		_ = json.Unmarshal([]byte(raw), &custom) // the copy is written by us; a bad one renders empty
+	if c.Custom != "" {
+		_ = json.Unmarshal([]byte(c.Custom), &custom) // the copy is written by us; a bad one renders empty
 	}
 	v["custom"] = custom
 	return v

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/pi-crm/pi-crm/services/senders"
+	"github.com/pi-crm/pi-crm/services/seqid"
 	"github.com/pi-crm/pi-crm/services/textclean"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
@@ -26,6 +27,7 @@ const Name = "outbox"
 type Sender struct {
 	app     core.App
 	channel string
+	ids     *seqid.Generator // a campaign writes its messages by the thousand: ids in order (see seqid)
 }
 
 var _ senders.TxSender = (*Sender)(nil)
@@ -35,7 +37,7 @@ func New(app core.App, channel string) *Sender {
 	if channel == "" {
 		channel = "email"
 	}
-	return &Sender{app: app, channel: channel}
+	return &Sender{app: app, channel: channel, ids: seqid.New(nil)}
 }
 
 // Name is "outbox".
@@ -93,7 +95,7 @@ func (s *Sender) SendTxBatch(tx core.App, ms []senders.Message) ([]senders.Resul
 			q = tx.DB().NewQuery(insertSQL).Prepare()
 			defer q.Close()
 		}
-		id := core.GenerateDefaultRandomId()
+		id := s.ids.ID()
 		_, err = q.Bind(dbx.Params{
 			"id": id, "ws": m.Workspace, "campaign": m.CampaignID, "delivery": delivery, "contact": m.ContactID,
 			"to": textclean.String(m.To), "subject": textclean.String(m.Subject), "html": textclean.String(m.HTML),

@@ -1,0 +1,307 @@
+package sending
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pi-crm/pi-crm/services/senders"
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
+)
+
+// A remote provider's rows go through a pipeline: the pass's goroutine
+// claims a chunk of rows (→ "sending", attempt and the day's count taken, in
+// one short transaction), renders them and queues their messages; the
+// provider's Concurrency workers send them; the pass's goroutine records the
+// outcomes in batches as they come back and claims the next chunk while the
+// workers are still busy with the last one. So the sends never wait for a
+// round's slowest message or for a write, and the writes are few: a claim per
+// chunk, a record per recordBatch outcomes (or recordEvery).
+//
+// What a crash leaves: the rows claimed and not yet recorded are "sending",
+// and recovery makes them "unknown" — the ones in flight, the ones sent and
+// not yet recorded, and the ones still queued in memory (at most one chunk
+// and the workers' messages). None is lost or re-sent blindly; the chunk is
+// kept small for that reason.
+const (
+	recordBatch = 100
+	recordEvery = 200 * time.Millisecond
+)
+
+// job is one message for a worker; its outcome comes back on the pipeline's
+// done channel.
+type job struct {
+	o outcome
+	m senders.Message
+}
+
+// pipeline is one pass's workers of a remote provider.
+type pipeline struct {
+	jobs  chan job
+	done  chan outcome
+	halt  atomic.Bool            // set: queued jobs come back unsent (a pause, the engine stopping)
+	pause atomic.Pointer[string] // why the campaign pauses (consecutive errors), set by the worker that saw the last
+	wg    sync.WaitGroup
+}
+
+// remoteChunk is how many rows a remote pass claims at a time: five rounds
+// of the provider's concurrency, so that the workers never run dry while the
+// next chunk is claimed and a claim's transaction is shared by enough sends,
+// at least 20 and at most BatchSize (50: what a crash can leave "unknown"
+// beyond the sends in flight).
+func (e *Engine) remoteChunk(p *prepared) int {
+	return max(1, min(e.opt.BatchSize, max(20, 5*max(1, p.limits.Concurrency))))
+}
+
+// remoteLoop sends a remote provider's due rows through the pipeline until
+// nothing is due now; done: the pass ends with res (see txLoop).
+func (e *Engine) remoteLoop(ctx context.Context, c *campaign, p *prepared) (res PassResult, done bool, err error) {
+	chunk := e.remoteChunk(p)
+	pl := e.startPipeline(ctx, c, p, max(1, p.limits.Concurrency), 2*chunk)
+
+	var (
+		ready      []outcome // outcomes not yet recorded
+		inflight   int       // jobs queued or being sent
+		producing  = true
+		pauseFor   string
+		lastRecord = e.opt.Clock.Now()
+		lastFlush  = lastRecord
+		firstErr   error
+	)
+	stop := func(r PassResult, d bool, err error) {
+		if producing {
+			producing = false
+			res, done = r, d
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	recordReady := func() error {
+		if len(ready) == 0 {
+			return nil
+		}
+		at := e.opt.Clock.Now()
+		if err := e.app.RunInTransaction(func(tx core.App) error { return e.recordRemote(tx, c, p, ready, at) }); err != nil {
+			return err
+		}
+		ready, lastRecord = ready[:0], at
+		return nil
+	}
+
+	for producing || inflight > 0 {
+		// keep a chunk of messages waiting beside those in flight
+		for producing && len(pl.jobs) < chunk {
+			if ctx.Err() != nil {
+				stop(PassResult{}, false, nil)
+				break
+			}
+			now := e.opt.Clock.Now()
+			n, r, d, err := e.allowance(c, p, chunk, now)
+			if d || err != nil {
+				stop(r, d, err)
+				break
+			}
+			// what came back is recorded in the claim's transaction: one
+			// commit for both
+			rows, err := e.claimRemote(c, p, n, now, ready)
+			if err == nil {
+				ready, lastRecord = ready[:0], now
+			}
+			if err != nil {
+				p.state.bucket.give(n)
+				stop(PassResult{}, true, err)
+				break
+			}
+			p.state.bucket.give(n - len(rows))
+			if len(rows) == 0 {
+				stop(PassResult{}, false, nil)
+				break
+			}
+			outcomes, msgs := e.prepareAll(c, p, rows)
+			for i, m := range msgs {
+				if m == nil {
+					ready = append(ready, outcomes[i])
+					continue
+				}
+				inflight++
+				pl.jobs <- job{o: outcomes[i], m: *m} // never blocks: the buffer holds two chunks
+			}
+		}
+		if !producing {
+			// nothing more will be claimed: jobs still queued come back
+			// unsent when the pass is stopping, else they are sent
+			if pauseFor != "" || ctx.Err() != nil || firstErr != nil {
+				pl.halt.Store(true)
+			}
+		}
+		if inflight > 0 {
+			ready = append(ready, <-pl.done)
+			inflight--
+			for more := true; more && inflight > 0; {
+				select {
+				case o := <-pl.done:
+					ready = append(ready, o)
+					inflight--
+				default:
+					more = false
+				}
+			}
+			if r := pl.pause.Load(); r != nil && pauseFor == "" {
+				pauseFor = *r
+				stop(PassResult{}, true, nil)
+			}
+		}
+		now := e.opt.Clock.Now()
+		if len(ready) >= recordBatch || now.Sub(lastRecord) >= recordEvery || inflight == 0 {
+			if err := recordReady(); err != nil {
+				// the outcomes stay ready: recorded at the end, or, if
+				// that fails too, their rows are settled by recovery
+				pl.halt.Store(true)
+				stop(PassResult{}, true, err)
+				if firstErr == nil {
+					firstErr = err
+				}
+			}
+		}
+		if now.Sub(lastFlush) >= e.opt.FlushEvery {
+			if err := e.flushCounters(c.id); err != nil && firstErr == nil {
+				firstErr = err
+			}
+			lastFlush = now
+		}
+	}
+	close(pl.jobs)
+	pl.wg.Wait()
+	if err := recordReady(); err != nil && firstErr == nil {
+		firstErr = err
+	}
+	if firstErr != nil {
+		return PassResult{}, true, firstErr
+	}
+	if pauseFor != "" {
+		return e.pauseNow(c.id, pauseFor)
+	}
+	if done { // the counters include what came back after the last claim
+		if err := e.flushCounters(c.id); err != nil {
+			return PassResult{}, true, err
+		}
+	}
+	return res, done, nil
+}
+
+// startPipeline starts n workers sending the jobs through p's sender, at most
+// the provider's concurrency at once across its campaigns (p.state.sem). A
+// worker counts the campaign's consecutive errors as its send ends, and at
+// MaxErrors halts the pipeline before it takes another job (so with one
+// worker exactly MaxErrors sends fail before the pause).
+func (e *Engine) startPipeline(ctx context.Context, c *campaign, p *prepared, n, buffer int) *pipeline {
+	pl := &pipeline{jobs: make(chan job, buffer), done: make(chan outcome, buffer+n)}
+	// in-flight sends finish even when the engine stops: their outcome is
+	// recorded, never guessed
+	sendCtx := context.WithoutCancel(ctx)
+	for range n {
+		pl.wg.Go(func() {
+			for j := range pl.jobs {
+				if pl.halt.Load() {
+					j.o.unsent = true
+					pl.done <- j.o
+					continue
+				}
+				p.state.sem <- struct{}{}
+				j.o.result, j.o.err = e.sendOne(sendCtx, p, j.m)
+				<-p.state.sem
+				if reason := e.countErrors(c.id, []outcome{j.o}); reason != "" {
+					pl.pause.CompareAndSwap(nil, &reason)
+					pl.halt.Store(true)
+				}
+				pl.done <- j.o
+			}
+		})
+	}
+	return pl
+}
+
+// sendOne is one remote send, bounded by SendTimeout; a panic of the sender
+// is its error.
+func (e *Engine) sendOne(ctx context.Context, p *prepared, m senders.Message) (res senders.Result, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("sender panic: %v", v)
+		}
+	}()
+	sctx, cancel := context.WithTimeout(ctx, e.opt.SendTimeout)
+	defer cancel()
+	return p.sender.Send(sctx, m)
+}
+
+// claimRemote records the outcomes that came back (recordRemote) and claims
+// up to n due rows, in one transaction: → "sending", the attempt counted, the
+// day's count taken.
+func (e *Engine) claimRemote(c *campaign, p *prepared, n int, now time.Time, ready []outcome) ([]row, error) {
+	var rows []row
+	err := e.app.RunInTransaction(func(tx core.App) error {
+		if err := e.recordRemote(tx, c, p, ready, now); err != nil {
+			return err
+		}
+		n, err := e.dailyLeft(tx, c, p, now, n)
+		if err != nil || n == 0 {
+			return err
+		}
+		rows, err = claimable(tx, c, now, n)
+		if err != nil || len(rows) == 0 {
+			return err
+		}
+		ids := make([]string, len(rows))
+		for i, r := range rows {
+			ids[i] = r.ID
+		}
+		list, _ := json.Marshal(ids)
+		if _, err := tx.DB().NewQuery(`UPDATE campaign_deliveries SET status = 'sending', attempts = attempts + 1, updated = {:now}
+			WHERE id IN (SELECT value FROM json_each({:ids}))`).Bind(dbx.Params{"now": dbTime(now), "ids": string(list)}).Execute(); err != nil {
+			return err
+		}
+		return addDaily(tx, c.ws, p.provider, now, len(rows))
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range rows {
+		rows[i].Attempts++
+	}
+	return rows, nil
+}
+
+// recordRemote records outcomes of a remote pass: the rows sent, failed or
+// skipped (record), and the rows claimed but never handed to the provider
+// back to "queued", their attempt and the day's count given back.
+func (e *Engine) recordRemote(tx core.App, c *campaign, p *prepared, outcomes []outcome, now time.Time) error {
+	if len(outcomes) == 0 {
+		return nil
+	}
+	var unsent []string
+	var rest []outcome
+	for _, o := range outcomes {
+		if o.unsent {
+			unsent = append(unsent, o.row.ID)
+		} else {
+			rest = append(rest, o)
+		}
+	}
+	if len(unsent) > 0 {
+		list, _ := json.Marshal(unsent)
+		if _, err := tx.DB().NewQuery(`UPDATE campaign_deliveries SET status = 'queued', attempts = max(0, attempts - 1), updated = {:now}
+			WHERE status = 'sending' AND id IN (SELECT value FROM json_each({:ids}))`).
+			Bind(dbx.Params{"now": dbTime(now), "ids": string(list)}).Execute(); err != nil {
+			return err
+		}
+		if err := addDaily(tx, c.ws, p.provider, now, -len(unsent)); err != nil {
+			return err
+		}
+	}
+	return e.record(tx, c, p, rest, 0, now)
+}
