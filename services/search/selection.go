@@ -72,20 +72,7 @@ func (sel *Selection) Rows(cols string, fn func(*dbx.Rows) error) error {
 	if sel.none {
 		return nil
 	}
-	run := func(where, order string) error {
-		rows, err := sel.s.app.DB().NewQuery(`SELECT ` + cols + ` FROM ` + sel.p.from + ` WHERE ` + where + ` ORDER BY ` + order).
-			Bind(sel.b.params).Rows()
-		if err != nil {
-			return fmt.Errorf("search rows: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			if err := fn(rows); err != nil {
-				return err
-			}
-		}
-		return rows.Err()
-	}
+	run := func(where, order string) error { return sel.stream(cols, where, order, fn) }
 	if !sel.walk || !sel.sp.nullsLast {
 		return run(sel.p.where, sel.sp.order)
 	}
@@ -96,6 +83,33 @@ func (sel *Selection) Rows(cols string, fn func(*dbx.Rows) error) error {
 		return err
 	}
 	return run(sel.p.where+"\n AND "+sp.expr+" IS NULL", sp.nullOrder)
+}
+
+// RowsByID is Rows in the order of the contacts' ids rather than the
+// selection's own (one sort of the selected rows; see
+// campaigns.RecipientsByID for why a campaign's ledger wants it).
+func (sel *Selection) RowsByID(cols string, fn func(*dbx.Rows) error) error {
+	if sel.none {
+		return nil
+	}
+	return sel.stream(cols, sel.p.where, "c.id", fn)
+}
+
+// stream runs the selection's statement with where and order and calls fn
+// per row.
+func (sel *Selection) stream(cols, where, order string, fn func(*dbx.Rows) error) error {
+	rows, err := sel.s.app.DB().NewQuery(`SELECT ` + cols + ` FROM ` + sel.p.from + ` WHERE ` + where + ` ORDER BY ` + order).
+		Bind(sel.b.params).Rows()
+	if err != nil {
+		return fmt.Errorf("search rows: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // IDs returns the ids of every selected contact, in order.

@@ -35,7 +35,7 @@ import (
 )
 
 // AudienceFunc streams a campaign's audience in a stable order
-// (campaigns.Recipients).
+// (campaigns.RecipientsByID).
 type AudienceFunc func(app core.App, ws string, seg campaigns.Segment, channel string, each func(campaigns.Recipient) error) error
 
 // OpenFunc opens a workspace's provider (providers.Open).
@@ -57,7 +57,7 @@ type Options struct {
 	Clock     Clock
 	Rand      func() float64 // jitter in [0, 1); nil: math/rand
 	Open      OpenFunc       // nil: the outbox for every provider
-	Audience  AudienceFunc   // nil: campaigns.Recipients
+	Audience  AudienceFunc   // nil: campaigns.RecipientsByID
 	Links     Links          // nil: a placeholder link (tests; the server passes unsubscribe.NewLinks)
 	Scheduler Scheduler      // nil: no scheduler loop
 	Logger    *slog.Logger
@@ -86,7 +86,7 @@ func (o *Options) defaults() {
 		o.Open = OutboxOnly
 	}
 	if o.Audience == nil {
-		o.Audience = campaigns.Recipients
+		o.Audience = campaigns.RecipientsByID
 	}
 	if o.Links == nil {
 		o.Links = placeholderLinks{}
