@@ -428,13 +428,15 @@ func (e *Engine) Pass(ctx context.Context, id string) (PassResult, error) {
 // finishes it.
 func (e *Engine) txLoop(ctx context.Context, c *campaign, p *prepared) (res PassResult, done bool, err error) {
 	lastFlush := e.opt.Clock.Now()
+	ahead := e.startPrefetch(ctx, c, p)
+	defer ahead.stop()
 	for ctx.Err() == nil {
 		now := e.opt.Clock.Now()
 		n, res, done, err := e.allowance(c, p, e.opt.TxBatchSize, now)
 		if done || err != nil {
 			return res, true, err
 		}
-		outcomes, err := e.sendTxBatch(c, p, n, now)
+		outcomes, err := e.sendTxBatch(c, p, n, now, ahead)
 		if err != nil {
 			p.state.bucket.give(n)
 			return PassResult{}, true, err

@@ -62,6 +62,8 @@ func (e *Engine) remoteChunk(p *prepared) int {
 func (e *Engine) remoteLoop(ctx context.Context, c *campaign, p *prepared) (res PassResult, done bool, err error) {
 	chunk := e.remoteChunk(p)
 	pl := e.startPipeline(ctx, c, p, max(1, p.limits.Concurrency), 2*chunk)
+	ahead := e.startPrefetch(ctx, c, p) // renders ahead on the read pool (see prefetch.go)
+	defer ahead.stop()
 
 	var (
 		ready      []outcome // outcomes not yet recorded
@@ -122,7 +124,7 @@ func (e *Engine) remoteLoop(ctx context.Context, c *campaign, p *prepared) (res 
 				stop(PassResult{}, false, nil)
 				break
 			}
-			outcomes, msgs := e.prepareAll(c, p, rows)
+			outcomes, msgs := ahead.use(e, c, p, rows)
 			for i, m := range msgs {
 				if m == nil {
 					ready = append(ready, outcomes[i])

@@ -1,0 +1,59 @@
+package sending
+
+import (
+	"testing"
+
+	"github.com/pi-crm/pi-crm/services/senders"
+	"github.com/pi-crm/pi-crm/services/templates"
+)
+
+// A prefetched message is used only for a row whose fresh state (read in
+// the writer's transaction) is the one it was rendered from: a contact
+// suppressed or deleted since is skipped, a row whose attempt moved on is
+// rendered again, rows the prefetcher never read are rendered, and the
+// rows at or before the claimed batch are dropped from what is kept.
+func TestPrefetchedMessagesFollowTheFreshRow(t *testing.T) {
+	compiled, err := templates.Compile(templates.Source{Channel: "email", Subject: "Hi {{first_name}}", HTML: "<p>Hi {{first_name}}</p>", Text: "Hi"}, templates.Fields{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Engine{opt: Options{Links: placeholderLinks{}}}
+	c := &campaign{id: "camp00000000001", ws: "ws0000000000001", channel: "email", name: "C"}
+	p := &prepared{compiled: compiled, host: "h"}
+	contact := func(name string) *templates.ContactColumns {
+		return &templates.ContactColumns{ID: "k", FirstName: name}
+	}
+	fresh := []row{
+		{ID: "r1", Contact: "k1", Address: "a1@x", rowid: 1, contact: contact("Fresh")},                   // prefetched, unchanged
+		{ID: "r2", Contact: "k2", Address: "a2@x", rowid: 2, contact: contact("Fresh"), suppressed: true}, // unsubscribed since
+		{ID: "r3", Contact: "k3", Address: "a3@x", rowid: 3},                                              // contact deleted since
+		{ID: "r4", Contact: "k4", Address: "a4@x", rowid: 4, Attempts: 1, contact: contact("Fresh")},      // attempt moved on
+		{ID: "r5", Contact: "k5", Address: "a5@x", rowid: 5, contact: contact("Fresh")},                   // never prefetched
+	}
+	stale := map[string]prerendered{}
+	for _, r := range append(fresh[:4:4], row{ID: "r9", Address: "a9@x", rowid: 9}, row{ID: "r0", Address: "a0@x", rowid: 0}) {
+		old := r
+		old.Attempts, old.suppressed, old.contact = 0, false, contact("Old")
+		stale[r.ID] = prerendered{o: outcome{row: old, subject: "Hi Old"}, m: &senders.Message{DeliveryID: r.ID, Subject: "Hi Old"}}
+	}
+	f := &prefetched{batches: make(chan map[string]prerendered, 1)}
+	f.batches <- stale
+	close(f.batches)
+	outcomes, msgs := f.use(e, c, p, fresh)
+	want := []struct{ skip, subject string }{{"", "Hi Old"}, {"suppressed", ""}, {"contact_deleted", ""}, {"", "Hi Fresh"}, {"", "Hi Fresh"}}
+	for i, w := range want {
+		got := ""
+		if msgs[i] != nil {
+			got = msgs[i].Subject
+		}
+		if outcomes[i].skip != w.skip || got != w.subject || outcomes[i].row.ID != fresh[i].ID {
+			t.Errorf("row %s: skip %q subject %q, want %q %q", fresh[i].ID, outcomes[i].skip, got, w.skip, w.subject)
+		}
+	}
+	if outcomes[0].row.Attempts != fresh[0].Attempts || outcomes[0].row.contact != fresh[0].contact {
+		t.Errorf("a prefetched outcome keeps the stale row: %+v", outcomes[0].row)
+	}
+	if _, ok := f.carry["r9"]; !ok || len(f.carry) != 1 {
+		t.Errorf("kept after the batch: %v (want only r9, past the batch)", f.carry)
+	}
+}
