@@ -89,6 +89,9 @@ type Counts struct {
 	Unchanged int `json:"unchanged"`
 	Skipped   int `json:"skipped"`
 	Failed    int `json:"failed"`
+	// Warnings: values left out of rows that were imported all the same
+	// (phone_dropped lines of the report)
+	Warnings int `json:"warnings"`
 	// Committed is the number of rows whose batch is committed (a restart
 	// loses nothing below it and nothing above it is half-written).
 	Committed int `json:"committed"`
