@@ -96,6 +96,9 @@ func FormOptions(raw []byte, fields map[string][]string) (Options, error) {
 	} else if len(raw) > MaxOptionsBytes {
 		return ParseOptions(raw) // its size error
 	}
+	if merged == nil { // options: null
+		merged = map[string]json.RawMessage{}
+	}
 	names := make([]string, 0, len(fields))
 	for name := range fields {
 		names = append(names, name)

@@ -20,6 +20,9 @@ func TestFormOptions(t *testing.T) {
 	if o, err := imports.FormOptions(nil, nil); err != nil || o.Mode != imports.ModeCreate {
 		t.Fatalf("no options: %+v %v", o, err)
 	}
+	if o, err := imports.FormOptions([]byte("null"), map[string][]string{"mode": {"upsert"}}); err != nil || o.Mode != imports.ModeUpsert {
+		t.Fatalf("options null and a mode field: %+v %v", o, err)
+	}
 	code := func(err error) string {
 		var ae *apperr.Error
 		if errors.As(err, &ae) {
