@@ -45,7 +45,7 @@ func isTerminal(f *os.File) bool {
 func NewImportCommand(app core.App) *cobra.Command {
 	var workspace, mode, list string
 	var maps []string
-	var dryRun bool
+	var dryRun, autoMap bool
 	c := &cobra.Command{
 		Use:          "import --workspace ID|NAME FILE",
 		Short:        "Import contacts from a CSV file (progress, summary, error report)",
@@ -59,7 +59,11 @@ func NewImportCommand(app core.App) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// the flags are the route's options, checked by the same ParseOptions
 			opts := imports.Options{Mode: mode, List: list, DryRun: dryRun, Mapping: map[string]json.RawMessage{}}
+			if c.Flags().Changed("auto-map") {
+				opts.AutoMap = &autoMap
+			}
 			for _, m := range maps {
 				col, target, ok := strings.Cut(m, "=")
 				if !ok {
@@ -93,7 +97,8 @@ func NewImportCommand(app core.App) *cobra.Command {
 					return
 				}
 				last = time.Now()
-				line := fmt.Sprintf("%d rows: %d created, %d updated, %d skipped, %d failed", n.Read, n.Created, n.Updated, n.Skipped, n.Failed)
+				line := fmt.Sprintf("%d rows: %d created, %d updated, %d skipped, %d failed, %s", n.Read, n.Created, n.Updated, n.Skipped, n.Failed,
+					plural(n.Warnings, "warning"))
 				if tty && size > 0 {
 					pct := float64(counter.n) * 100 / float64(size)
 					bar := strings.Repeat("#", int(pct/5)) + strings.Repeat(".", 20-int(pct/5))
@@ -115,8 +120,9 @@ func NewImportCommand(app core.App) *cobra.Command {
 			if dryRun {
 				prefix = "dry run (nothing written): "
 			}
-			fmt.Fprintf(w, "%sjob %s: %d rows read, %d created, %d updated, %d unchanged, %d skipped, %d failed\n",
-				prefix, job.Id, n.Read, n.Created, n.Updated, n.Unchanged, n.Skipped, n.Failed)
+			fmt.Fprintf(w, "%sjob %s: %d rows read, %d created, %d updated, %d unchanged, %d skipped, %d failed, %s\n",
+				prefix, job.Id, n.Read, n.Created, n.Updated, n.Unchanged, n.Skipped, n.Failed, plural(n.Warnings, "warning"))
+			printWarnings(w, job, n.Warnings)
 			if _, err := os.Stat(svc.ErrorReportPath(job.Id)); err == nil {
 				fmt.Fprintf(w, "error report: %s\n", svc.ErrorReportPath(job.Id))
 			}
@@ -128,8 +134,39 @@ func NewImportCommand(app core.App) *cobra.Command {
 	c.Flags().StringArrayVar(&maps, "map", nil, "COLUMN=FIELD (base field, custom field, new:TYPE[:Label], or ignore); repeatable")
 	c.Flags().StringVar(&list, "list", "", "add imported contacts to this list id")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "validate and report without writing")
+	c.Flags().BoolVar(&autoMap, "auto-map", true, "map the columns --map does not name by their headers (--auto-map=false: only --map columns are read)")
 	_ = c.MarkFlagRequired("workspace")
 	return c
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// printWarnings prints the first warnings of job (values left out of rows
+// that were imported: phone numbers that cannot be read), from its sample.
+func printWarnings(w io.Writer, job *core.Record, total int) {
+	if total == 0 {
+		return
+	}
+	var rep struct {
+		Sample []imports.RowError `json:"sample"`
+	}
+	_ = job.UnmarshalJSONField("error_report", &rep)
+	shown := 0
+	for _, r := range rep.Sample {
+		if !r.Warning || shown == 5 {
+			continue
+		}
+		shown++
+		fmt.Fprintf(w, "warning: row %d, %s: %s\n", r.Row, r.Column, r.Message)
+	}
+	if total > shown {
+		fmt.Fprintf(w, "… and %d more warnings in the report\n", total-shown)
+	}
 }
 
 type countingReader struct {

@@ -72,3 +72,45 @@ func TestImportExportCommands(t *testing.T) {
 		t.Error("an unknown mode was accepted")
 	}
 }
+
+// `pi-crm import` reports the phones it left out (issue 18) and its flags
+// are the route's options: --mode upsert updates, --auto-map=false reads
+// only the --map columns.
+func TestImportCommandWarningsAndFlags(t *testing.T) {
+	env := testutil.New(t)
+	owner, _ := env.User("cli@example.com")
+	ws := env.Workspace("CLI phones", owner, nil)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "google.csv")
+	csv := "First Name,Last Name,E-mail 1 - Value,Phone 1 - Value\nOlivia,Bennett,olivia@example.co.uk,+44 7700 900123\nRaj,Patel,raj@example.com,ask reception\n"
+	if err := os.WriteFile(in, []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, progress, err := execute(cmd.NewImportCommand(env.App), "--workspace", ws.Id, in)
+	if err != nil {
+		t.Fatalf("import: %v\n%s", err, progress)
+	}
+	if !strings.Contains(out, "2 rows read, 2 created, 0 updated, 0 unchanged, 0 skipped, 0 failed, 1 warning\n") ||
+		!strings.Contains(out, `warning: row 3, Phone 1 - Value: "ask reception" is not a phone number; the contact was created without it`) ||
+		!strings.Contains(out, "error report: ") || !strings.Contains(progress, "1 warning") {
+		t.Fatalf("summary %q progress %q", out, progress)
+	}
+	var phone string
+	_ = env.App.DB().NewQuery("SELECT primary_phone FROM contacts WHERE primary_email = 'olivia@example.co.uk'").Row(&phone)
+	if phone != "+447700900123" {
+		t.Errorf("phone %q", phone)
+	}
+
+	if err := os.WriteFile(in, []byte("First Name,Surname,mail\nLivvy,Other,olivia@example.co.uk\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = execute(cmd.NewImportCommand(env.App), "--workspace", ws.Id, "--mode", "upsert", "--auto-map=false", "--map", "mail=primary_email", "--map", "First Name=first_name", in)
+	if err != nil || !strings.Contains(out, "1 updated") {
+		t.Fatalf("upsert: %v %q", err, out)
+	}
+	var first, last string
+	_ = env.App.DB().NewQuery("SELECT first_name, last_name FROM contacts WHERE primary_email = 'olivia@example.co.uk'").Row(&first, &last)
+	if first != "Livvy" || last != "Bennett" {
+		t.Errorf("after --mode upsert --auto-map=false: %q %q (Surname is not mapped, so the last name stays)", first, last)
+	}
+}

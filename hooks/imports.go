@@ -1,11 +1,14 @@
 package hooks
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/pi-crm/pi-crm/services/apikeys"
@@ -75,9 +78,12 @@ func (h *importsHandler) access(c caller, ws string, write bool) error {
 	return err
 }
 
-// POST /api/crm/workspaces/{id}/import, multipart: "options" (JSON, see
-// imports.Options) and "file" (the CSV). Returns the queued job at once
-// (202); follow it through the import_jobs record (realtime).
+// POST /api/crm/workspaces/{id}/import, multipart: "file" (the CSV),
+// "options" (JSON, see imports.Options) and/or the options as fields of
+// their own (mode, list, dry_run, mapping, auto_map: imports.FormOptions).
+// Any other field is refused (import_option_unknown), never ignored.
+// Returns the queued job at once (202); follow it through the import_jobs
+// record (realtime).
 func (h *importsHandler) start(e *core.RequestEvent, c caller) error {
 	ws := e.Request.PathValue("id")
 	if err := h.access(c, ws, true); err != nil {
@@ -88,13 +94,15 @@ func (h *importsHandler) start(e *core.RequestEvent, c caller) error {
 	}
 	mt, _, _ := mime.ParseMediaType(e.Request.Header.Get("Content-Type"))
 	if mt != "multipart/form-data" {
-		return apperr.BadRequest(imports.CodeInvalidFile, "send multipart/form-data with a \"file\" part (the CSV) and an optional \"options\" part (JSON)")
+		return apperr.BadRequest(imports.CodeInvalidFile, "send multipart/form-data with a \"file\" part (the CSV) and optional options: an \"options\" part (JSON) or the fields mode, list, dry_run, mapping, auto_map")
 	}
 	mr, err := e.Request.MultipartReader()
 	if err != nil {
 		return apperr.BadRequest(imports.CodeInvalidFile, "the multipart body cannot be read: "+err.Error())
 	}
 	var rawOpts []byte
+	seenOpts := false
+	fields := map[string][]string{} // option fields given on their own
 	var staged, fileName string
 	defer func() {
 		if staged != "" {
@@ -109,16 +117,36 @@ func (h *importsHandler) start(e *core.RequestEvent, c caller) error {
 		if err != nil {
 			return apperr.BadRequest(imports.CodeInvalidFile, "the upload was cut off or is not valid multipart: "+err.Error())
 		}
-		switch part.FormName() {
-		case "options":
+		name := part.FormName()
+		switch {
+		case name == "options":
 			// one byte more than ParseOptions takes, so a larger part is refused, not cut
-			rawOpts, err = io.ReadAll(io.LimitReader(part, imports.MaxOptionsBytes+1))
-		case "file":
+			var b []byte
+			b, err = io.ReadAll(io.LimitReader(part, imports.MaxOptionsBytes+1))
+			if err == nil && seenOpts && !bytes.Equal(b, rawOpts) {
+				part.Close()
+				return apperr.BadRequest(imports.CodeOptionConflict, "the \"options\" part is sent twice with different values: send it once").With("field", "options")
+			}
+			rawOpts, seenOpts = b, true
+		case name == "file":
 			if staged != "" {
 				return apperr.BadRequest(imports.CodeInvalidFile, "send one file per import")
 			}
 			fileName = part.FileName()
 			staged, err = h.svc.Stage(part)
+		case slices.Contains(imports.OptionNames, name):
+			var b []byte
+			b, err = io.ReadAll(io.LimitReader(part, imports.MaxOptionsBytes+1))
+			if err == nil && len(b) > imports.MaxOptionsBytes {
+				part.Close()
+				return apperr.BadRequest(imports.CodeInvalidOptions, fmt.Sprintf("the field %s has more than %d bytes", name, imports.MaxOptionsBytes)).With("field", name)
+			}
+			fields[name] = append(fields[name], string(b))
+		default:
+			// never ignored: a misspelt option would run the import
+			// without it (mode=upsert once ran in create mode)
+			part.Close()
+			return imports.UnknownField(name)
 		}
 		part.Close()
 		if err != nil {
@@ -128,7 +156,7 @@ func (h *importsHandler) start(e *core.RequestEvent, c caller) error {
 	if staged == "" {
 		return apperr.BadRequest(imports.CodeInvalidFile, "the \"file\" part (the CSV file) is missing")
 	}
-	opts, err := imports.ParseOptions(rawOpts)
+	opts, err := imports.FormOptions(rawOpts, fields)
 	if err != nil {
 		return err
 	}

@@ -63,8 +63,9 @@ func (s *Service) Prepare(tx core.App, rec *core.Record) error {
 		country := s.WorkspaceCountry(tx, ws)
 		phone, err := NormalizePhone(raw, country)
 		if err != nil {
-			return fieldError(CodeInvalidPhone, "primary_phone",
-				fmt.Sprintf("%q is not a valid phone number in %s: write it with its country code, e.g. +44 20 7946 0958", raw, country))
+			// the normaliser's message says what is wrong with this number
+			// (too short for its country code, no area code, …)
+			return fieldError(CodeInvalidPhone, "primary_phone", err.Error())
 		}
 		rec.Set("primary_phone", phone)
 	}

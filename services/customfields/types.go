@@ -208,18 +208,11 @@ func (d Definition) Canonical(v any, country string) (string, error) {
 		}
 		p, err := normalize.Phone(s, country)
 		if err != nil {
-			return "", fmt.Errorf("%q is not a valid phone number in %s: write it with its country code", s, orUS(country))
+			return "", err // a *normalize.PhoneError: its message fits the number
 		}
 		return p, nil
 	}
 	return "", fmt.Errorf("has an unknown type %q", d.Type)
-}
-
-func orUS(c string) string {
-	if c == "" {
-		return normalize.DefaultCountry
-	}
-	return c
 }
 
 // option finds s among the options, ignoring case, and returns the

@@ -33,7 +33,7 @@ func (e *engine) write(batch []prepared) error {
 			continue
 		case p.empty:
 			e.counts.Skipped++
-			if err := e.reportRow(RowError{p.row, "", RowEmpty, "the row has no value in any imported column"}); err != nil {
+			if err := e.reportRow(RowError{Row: p.row, Code: RowEmpty, Message: "the row has no value in any imported column"}); err != nil {
 				return err
 			}
 			continue
@@ -53,7 +53,7 @@ func (e *engine) write(batch []prepared) error {
 		}
 		if dup != 0 {
 			e.counts.Skipped++
-			if err := e.reportRow(RowError{p.row, "", RowDupInFile, fmt.Sprintf("the same email or phone as row %d, which was imported instead", dup)}); err != nil {
+			if err := e.reportRow(RowError{Row: p.row, Code: RowDupInFile, Message: fmt.Sprintf("the same email or phone as row %d, which was imported instead", dup)}); err != nil {
 				return err
 			}
 			continue

@@ -65,7 +65,7 @@ func (e *engine) decide(live []*prepared) (Counts, error) {
 				msg = fmt.Sprintf("the same email or phone as row %d, which was imported instead", row)
 			}
 			e.counts.Skipped++
-			if err := e.reportRow(RowError{p.row, "", RowDupInFile, msg}); err != nil {
+			if err := e.reportRow(RowError{Row: p.row, Code: RowDupInFile, Message: msg}); err != nil {
 				return Counts{}, err
 			}
 			continue
@@ -73,7 +73,7 @@ func (e *engine) decide(live []*prepared) (Counts, error) {
 		switch {
 		case m == nil && e.opts.Mode == ModeUpdate:
 			e.counts.Skipped++
-			if err := e.reportRow(RowError{p.row, "", RowNoMatch, "no contact has this email or phone (mode update only changes existing contacts)"}); err != nil {
+			if err := e.reportRow(RowError{Row: p.row, Code: RowNoMatch, Message: "no contact has this email or phone (mode update only changes existing contacts)"}); err != nil {
 				return Counts{}, err
 			}
 		case m != nil && e.opts.Mode == ModeCreate:
@@ -82,7 +82,7 @@ func (e *engine) decide(live []*prepared) (Counts, error) {
 			if p.base[iEmail] == "" || p.base[iEmail] != m.Email {
 				field = "primary_phone"
 			}
-			if err := e.reportRow(RowError{p.row, field, RowDuplicate, "a contact with this " + strings.ReplaceAll(strings.TrimPrefix(field, "primary_"), "_", " ") +
+			if err := e.reportRow(RowError{Row: p.row, Column: field, Code: RowDuplicate, Message: "a contact with this " + strings.ReplaceAll(strings.TrimPrefix(field, "primary_"), "_", " ") +
 				" already exists (" + m.ID + "): use mode upsert or skip_existing"}); err != nil {
 				return Counts{}, err
 			}
@@ -91,6 +91,9 @@ func (e *engine) decide(live []*prepared) (Counts, error) {
 		case m != nil:
 			acts = append(acts, &action{p: p, id: m.ID})
 			matchedIDs = append(matchedIDs, m.ID)
+			if err := e.reportDropped(p, false); err != nil {
+				return Counts{}, err
+			}
 		default:
 			a, errRow := e.newContact(p)
 			if errRow != nil {
@@ -101,6 +104,9 @@ func (e *engine) decide(live []*prepared) (Counts, error) {
 				continue
 			}
 			acts = append(acts, a)
+			if err := e.reportDropped(p, true); err != nil {
+				return Counts{}, err
+			}
 		}
 	}
 	if err := e.planUpdates(acts, matchedIDs, byEmail, byPhone); err != nil {
@@ -178,7 +184,12 @@ func (e *engine) newContact(p *prepared) (*action, *RowError) {
 	}
 	for _, name := range e.required {
 		if !have[name] {
-			return nil, &RowError{p.row, name, RowRequired, "custom field " + name + " is required for new contacts"}
+			for _, d := range p.dropped {
+				if d.field == name { // given, but a phone number that cannot be read
+					return nil, &RowError{Row: p.row, Column: d.column, Code: RowRequired, Message: d.reason + "; custom field " + name + " is required for new contacts"}
+				}
+			}
+			return nil, &RowError{Row: p.row, Column: name, Code: RowRequired, Message: "custom field " + name + " is required for new contacts"}
 		}
 	}
 	for _, cv := range a.set {

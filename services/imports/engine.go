@@ -44,14 +44,25 @@ const (
 	RowExtraCells    = "row_extra_cells"
 )
 
-var reportHeader = []string{"row", "column", "code", "message"}
+// RowPhoneDropped is the one warning code: a phone number that cannot be
+// read was left out and the row imported without it (a phone never costs
+// a contact; issue 18). Warnings are lines of the report too, counted as
+// counts.warnings, never as errors.
+const RowPhoneDropped = "phone_dropped"
 
-// RowError is one line of the error report.
+// reportHeader: "value" holds the value a warning left out (an error's
+// message quotes its value already).
+var reportHeader = []string{"row", "column", "code", "message", "value"}
+
+// RowError is one line of the report: an error, or a warning (Warning,
+// with the Value it left out).
 type RowError struct {
 	Row     int    `json:"row"`
 	Column  string `json:"column"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	Value   string `json:"value,omitempty"`
+	Warning bool   `json:"warning,omitempty"`
 }
 
 // maxLen of the base text fields (the collection's limits, in characters).
@@ -95,7 +106,8 @@ type engine struct {
 	reportF  *os.File
 	reportB  *bufio.Writer
 	nErrors  int
-	sample   []RowError
+	sample   []RowError // the first errors and the first warnings, maxSample of each
+	nSampleW int        // warnings in sample
 	journal  *os.File
 	lastSave time.Time
 	progress func(Counts)
@@ -273,7 +285,7 @@ func (e *engine) maybeProgress(force bool) error {
 
 // finish marks the job completed and writes its one audit entry, together.
 func (e *engine) finish(actor audit.Actor) error {
-	if e.nErrors == 0 {
+	if e.nErrors == 0 && e.counts.Warnings == 0 {
 		_ = os.Remove(e.s.ErrorReportPath(e.job.Id))
 	}
 	if e.opts.DryRun {
@@ -302,6 +314,6 @@ func (e *engine) finish(actor audit.Actor) error {
 		}
 		return audit.Log(tx, audit.Entry{Actor: actor, Workspace: e.ws, Action: ActionImport, EntityType: "import_jobs", EntityID: e.job.Id,
 			Details: map[string]any{"file_name": e.fileName, "mode": e.opts.Mode, "dry_run": e.opts.DryRun, "counts": e.counts,
-				"errors": e.nErrors, "new_custom_fields": e.newDefs}}, e.s.now())
+				"errors": e.nErrors, "warnings": e.counts.Warnings, "new_custom_fields": e.newDefs}}, e.s.now())
 	})
 }

@@ -36,6 +36,7 @@ const (
 	maxStoredOptions = 60 << 10 // options: 64 KiB
 	maxErrorChars    = 2000     // error: 2000 characters
 	maxSampleChars   = 500      // one message of error_report's sample (5 MiB in all)
+	maxSample        = 20       // errors in error_report's sample, and as many warnings
 )
 
 // headerProbeBytes is how much of an upload the route reads to count its

@@ -104,7 +104,7 @@ func (e *engine) match(p *prepared, byEmail, byPhone map[string]*existing) (*exi
 		b = byPhone[v]
 	}
 	if a != nil && b != nil && a.ID != b.ID {
-		return nil, &RowError{p.row, "", RowAmbiguous, fmt.Sprintf("the email matches contact %s but the phone matches contact %s: merge them first or fix the row", a.ID, b.ID)}
+		return nil, &RowError{Row: p.row, Code: RowAmbiguous, Message: fmt.Sprintf("the email matches contact %s but the phone matches contact %s: merge them first or fix the row", a.ID, b.ID)}
 	}
 	if a != nil {
 		return a, nil

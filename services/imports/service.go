@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"time"
 
@@ -53,6 +52,12 @@ const (
 // Stable error codes of the routes.
 const (
 	CodeInvalidOptions = "import_invalid_options"
+	// CodeOptionUnknown: an option (a multipart field, or a key of the
+	// options JSON) the import does not know; data.field names it.
+	CodeOptionUnknown = "import_option_unknown"
+	// CodeOptionConflict: an option given twice (in the options JSON and as
+	// a field of its own, or as two fields) with different values.
+	CodeOptionConflict = "import_option_conflict"
 	CodeInvalidFile    = "import_invalid_file"
 	CodeBusy           = "import_in_progress"
 	CodeNotFound       = "import_not_found"
@@ -89,6 +94,9 @@ type Counts struct {
 	Unchanged int `json:"unchanged"`
 	Skipped   int `json:"skipped"`
 	Failed    int `json:"failed"`
+	// Warnings: values left out of rows that were imported all the same
+	// (phone_dropped lines of the report)
+	Warnings int `json:"warnings"`
 	// Committed is the number of rows whose batch is committed (a restart
 	// loses nothing below it and nothing above it is half-written).
 	Committed int `json:"committed"`
@@ -137,29 +145,6 @@ func (s *Service) ErrorReportPath(id string) string { return filepath.Join(s.Dir
 
 func (s *Service) journalPath(id string) string { return filepath.Join(s.Dir(id), "journal.jsonl") }
 func (s *Service) uploadPath(id string) string  { return filepath.Join(s.Dir(id), "upload.csv") }
-
-// ParseOptions decodes and checks options JSON ("" = defaults).
-func ParseOptions(raw []byte) (Options, error) {
-	var o Options
-	if len(raw) > MaxOptionsBytes {
-		return o, apperr.BadRequest(CodeInvalidOptions, fmt.Sprintf("options are %d bytes of JSON; at most %d are read", len(raw), MaxOptionsBytes))
-	}
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &o); err != nil {
-			return o, apperr.BadRequest(CodeInvalidOptions, "options must be JSON: {mode, mapping, auto_map, list, dry_run}: "+err.Error())
-		}
-	}
-	if o.Mode == "" {
-		o.Mode = ModeCreate
-	}
-	if !slices.Contains(Modes, o.Mode) {
-		return o, apperr.BadRequest(CodeInvalidOptions, fmt.Sprintf("mode %q is not one of create, update, upsert, skip_existing", o.Mode))
-	}
-	if n := countNewFields(o); n > MaxNewFields {
-		return o, tooManyNewFields(n)
-	}
-	return o, nil
-}
 
 // CanWrite reports whether role may import (and undo imports).
 func CanWrite(role string) bool { return contacts.CanWrite(role) }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/nyaruka/phonenumbers"
 	"github.com/pocketbase/ozzo-validation/v4/is"
 )
 
@@ -16,10 +15,7 @@ import (
 // workspace has not chosen one.
 const DefaultCountry = "US"
 
-var (
-	errEmail = errors.New("is not a valid email address")
-	errPhone = errors.New("is not a valid phone number")
-)
+var errEmail = errors.New("is not a valid email address")
 
 // Email returns raw trimmed and lower-cased. Addresses are compared
 // case-insensitively by every mail system that matters to a small business,
@@ -36,21 +32,4 @@ func Email(raw string) (string, error) {
 		return "", errEmail
 	}
 	return s, nil
-}
-
-// Phone returns raw in E.164 (+14155550100). A number without a
-// country code is read as a number of country (ISO 3166 alpha-2).
-func Phone(raw, country string) (string, error) {
-	s := strings.TrimSpace(raw)
-	if s == "" {
-		return "", nil
-	}
-	if country == "" {
-		country = DefaultCountry
-	}
-	num, err := phonenumbers.Parse(s, country)
-	if err != nil || !phonenumbers.IsValidNumber(num) {
-		return "", errPhone
-	}
-	return phonenumbers.Format(num, phonenumbers.E164), nil
 }
