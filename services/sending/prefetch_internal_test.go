@@ -1,6 +1,7 @@
 package sending
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/pi-crm/pi-crm/services/senders"
@@ -55,5 +56,16 @@ func TestPrefetchedMessagesFollowTheFreshRow(t *testing.T) {
 	}
 	if _, ok := f.carry["r9"]; !ok || len(f.carry) != 1 {
 		t.Errorf("kept after the batch: %v (want only r9, past the batch)", f.carry)
+	}
+}
+
+// A render cut off by the time limit is retried; any other render failure
+// fails the row.
+func TestRenderTimeoutIsRetried(t *testing.T) {
+	if permanent, _ := senders.Classify(renderError(fmt.Errorf("render: %w", templates.ErrRenderTimeout))); permanent {
+		t.Fatal("a render timeout fails the row")
+	}
+	if permanent, _ := senders.Classify(renderError(templates.ErrOutputTooLarge)); !permanent {
+		t.Fatal("an oversized render is retried")
 	}
 }
