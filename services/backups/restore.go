@@ -66,7 +66,7 @@ func Restore(ctx context.Context, app core.App, name string) error {
 	}
 
 	// close every database before their files move
-	if err := app.ResetBootstrapState(); err != nil {
+	if err := app.ClearBootstrap(); err != nil {
 		return err
 	}
 	old := filepath.Join(tempDir, "old_pb_data_"+security.PseudorandomString(8))
