@@ -23,7 +23,7 @@ import (
 // ExecStart with the key from the installed environment file, on loopback)
 // answering /api/health and serving the demo's contacts to a demo user; a
 // backup while it serves, a restore refused while it serves and done once it
-// has stopped.
+// has stopped; then an update by install.sh, which backs the data up first.
 func TestArm64BinaryUnderQemu(t *testing.T) {
 	bin := os.Getenv("PICRM_ARM64_BIN")
 	if bin == "" {
@@ -102,6 +102,19 @@ func TestArm64BinaryUnderQemu(t *testing.T) {
 	stop()
 	if out, err := ctl("backup", "restore", "under_qemu.zip"); err != nil || !strings.Contains(out, "restored under_qemu.zip") {
 		t.Fatalf("restore with the server stopped: %v\n%s", err, out)
+	}
+
+	// an update (the same binary again): a backup first, the old binary kept
+	t.Setenv("PICRM_EXEC", qemu)
+	out := install(t, dir, root, filepath.Join(dir, "pi-crm-linux-arm64"))
+	if !strings.Contains(out, "before the update") {
+		t.Fatalf("no backup before the update:\n%s", out)
+	}
+	if list, err := ctl("backup", "list"); err != nil || !strings.Contains(list, "before_update_") || !strings.Contains(list, "under_qemu.zip") {
+		t.Fatalf("backups after the update: %v\n%s", err, list)
+	}
+	if _, err := os.Stat(filepath.Join(root, "usr/local/bin/pi-crm.previous")); err != nil {
+		t.Fatal(err)
 	}
 }
 

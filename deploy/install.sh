@@ -6,7 +6,8 @@
 # BINARY defaults to the one for this machine next to this script:
 # pi-crm-linux-arm64 on a 64-bit OS (uname -m: aarch64), pi-crm-linux-armv7 on
 # a 32-bit one (armv7l). Run it again with a new binary to update: the running
-# binary is kept as /usr/local/bin/pi-crm.previous (rollback: ./install.sh
+# binary is kept as /usr/local/bin/pi-crm.previous, after a backup of the data
+# (the service is stopped for it) (rollback: ./install.sh
 # --rollback). The data directory and the key file are never overwritten.
 #
 # PICRM_ROOT (default /) installs under another root and skips the user and
@@ -81,12 +82,16 @@ fi
 # 2. the binary, keeping the one it replaces for a rollback
 mkdir -p "$bin_dir"
 if [ -f "$bin_dir/pi-crm" ]; then
-  if $live && systemctl is-active --quiet pi-crm.service; then
-    # a backup of the data as it is before the new binary migrates it
+  if [ -f "$data_dir/data.db" ]; then
+    # a backup of the data as the running version left it, before the new
+    # binary migrates it; with the service stopped, so that nothing changes
+    # meanwhile (and no scheduled backup runs beside this one)
+    if $live; then systemctl stop pi-crm.service 2>/dev/null || true; fi
     name="before_update_$(date -u +%Y%m%d%H%M%S)"
     if "$bin_dir/pi-crm-ctl" backup create "$name"; then
       say "backup $name.zip made before the update"
     else
+      if $live; then systemctl start pi-crm.service 2>/dev/null || true; fi
       die "the backup before the update failed: nothing changed"
     fi
   fi
