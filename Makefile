@@ -41,7 +41,7 @@ build-pi: ui
 ## pi-bundle: what to copy to a Pi (README, "Raspberry Pi"): both binaries,
 ## deploy/install.sh, deploy/pi-crm-ctl and the unit, in bin/pi-crm-pi.tar.gz
 pi-bundle: build-pi
-	tar -czf bin/pi-crm-pi.tar.gz --transform 's,^.*/,pi-crm/,' bin/pi-crm-linux-arm64 bin/pi-crm-linux-armv7 \
+	tar -czf bin/pi-crm-pi.tar.gz --transform 's,^\([^/]*/\)*,pi-crm/,' bin/pi-crm-linux-arm64 bin/pi-crm-linux-armv7 \
 		deploy/install.sh deploy/pi-crm-ctl deploy/pi-crm.service README.md
 
 ## pi-test: the arm64 binary under qemu user emulation (Debian's qemu-user):
