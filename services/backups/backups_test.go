@@ -5,20 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pi-crm/pi-crm/internal/testutil"
 	"github.com/pi-crm/pi-crm/services/backups"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 )
-
-// The migration's default schedule on a fresh install: daily at 03:00, 7 kept.
-func TestDefaultSchedule(t *testing.T) {
-	env := testutil.New(t)
-	b := env.App.Settings().Backups
-	if b.Cron != "0 3 * * *" || b.CronMaxKeep != 7 {
-		t.Fatalf("backups settings %q keep %d", b.Cron, b.CronMaxKeep)
-	}
-}
 
 // A server (OnServe) holds the data directory's lock until it terminates;
 // the lock file stays out of the archives.
