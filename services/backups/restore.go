@@ -81,7 +81,12 @@ func Restore(ctx context.Context, app core.App, name string) error {
 		}
 		return errors.Join(fmt.Errorf("move the backup's content in: %w", err), app.Bootstrap())
 	}
-	return app.Bootstrap()
+	if err := app.Bootstrap(); err != nil {
+		// e.g. settings encrypted with another --encryptionEnv key; a failed
+		// bootstrap leaves PocketBase's temp dir, and the old data in it, alone
+		return fmt.Errorf("the backup's data is in place but does not open (%w); the data it replaced is in %s", err, old)
+	}
+	return nil
 }
 
 func checkName(name string) error {
