@@ -9,6 +9,7 @@ import (
 	"github.com/pi-crm/pi-crm/hooks"
 	"github.com/pi-crm/pi-crm/internal/dbconfig"
 	_ "github.com/pi-crm/pi-crm/migrations"
+	"github.com/pi-crm/pi-crm/services/backups"
 	"github.com/pocketbase/pocketbase"
 	"github.com/pocketbase/pocketbase/plugins/migratecmd"
 )
@@ -29,9 +30,11 @@ func main() {
 	migratecmd.MustRegister(app, app.RootCmd, migratecmd.Config{Automigrate: false})
 
 	hooks.Register(app, hooks.Config{Public: publicFS()})
+	// the schedule in local time, the server's lock on the data directory
+	backups.Register(app, backups.Config{})
 
 	app.RootCmd.AddCommand(cmd.NewDemoCommand(app), cmd.NewAPIKeyCommand(app), cmd.NewImportCommand(app), cmd.NewExportCommand(app),
-		cmd.NewCampaignCommand(app, cmd.NewCampaignSendTestCommand(app)))
+		cmd.NewBackupCommand(app), cmd.NewCampaignCommand(app, cmd.NewCampaignSendTestCommand(app)))
 
 	if err := app.Start(); err != nil {
 		log.Fatal(err)

@@ -13,7 +13,8 @@
 // (bin/pi-crm), BENCH_SQLITE3 (sqlite3), BENCH_OUT (also write the report
 // to this file), BENCH_KEEP=1 (keep the run's data directory), BENCH_SINK_BIN
 // (bin/smtpsink), BENCH_ONLY=send (only the cold start, idle RSS and the
-// send rows).
+// send rows), BENCH_ONLY=backup (only the cold start, idle RSS, footprint and
+// backup rows), BENCH_IDLE_SECONDS (the idle disk-writes window, 60).
 package main
 
 import (
@@ -33,7 +34,7 @@ type config struct {
 	Dir, Bin, PlainBin         string
 	SinkBin                    string // bench/cmd/smtpsink, the send benchmark's SMTP server
 	SQLite3, Out               string
-	Only                       string // "send": only the cold start, idle RSS and send rows (BENCH_ONLY)
+	Only                       string // "send" or "backup": only the cold start, idle RSS and those rows (BENCH_ONLY)
 	Keep                       bool
 }
 
@@ -73,8 +74,8 @@ func loadConfig() config {
 		Out:      os.Getenv("BENCH_OUT"),
 		Keep:     os.Getenv("BENCH_KEEP") == "1",
 	}
-	if c.Only != "" && c.Only != "send" {
-		fmt.Fprintf(os.Stderr, "bench: BENCH_ONLY=%q: the only subset is \"send\"\n", c.Only)
+	if c.Only != "" && c.Only != "send" && c.Only != "backup" {
+		fmt.Fprintf(os.Stderr, "bench: BENCH_ONLY=%q: the subsets are \"send\" and \"backup\"\n", c.Only)
 		os.Exit(2)
 	}
 	if c.N < 1 || c.Conns < 1 || c.LatConns < 1 || c.Window <= 0 {

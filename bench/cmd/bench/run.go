@@ -98,7 +98,7 @@ func run(cfg config, dsDir string, m *gen.Manifest) error {
 
 	// the CLI import writes the data directory directly: before the server
 	// starts, so the two never compete for the writer
-	only := cfg.Only == "send"
+	only := cfg.Only != ""
 	if !only {
 		b.importCLI()
 		// stock PocketBase on the same data directory, before ours: the
@@ -125,6 +125,11 @@ func run(cfg config, dsDir string, m *gen.Manifest) error {
 		bl, rat = "stock PocketBase: "+mb(b.plain.idle), ratio(float64(b.plain.idle)/float64(idle))
 	}
 	b.add(row{"server RSS idle", mb(idle), "≤ 40 MB", bl, rat, verdict(idle <= 40*1024)})
+	footprint := cfg.Only == "" || cfg.Only == "backup"
+	if footprint {
+		b.binarySize()
+		b.idleWrites() // footprint.go: still idle here
+	}
 
 	if b.token, err = b.auth(); err != nil {
 		return err
@@ -138,9 +143,17 @@ func run(cfg config, dsDir string, m *gen.Manifest) error {
 		b.export()
 		b.checkImported()
 	}
+	if footprint {
+		b.backupUnderWrites() // backup.go: on the data set before the sends grow it
+	}
 	// last: the two campaigns write 2 × N ledger rows, N outbox messages
 	// and 2 × N timeline entries into the Bench workspace
-	b.send()
+	if cfg.Only != "backup" {
+		b.send()
+	}
+	if footprint {
+		b.sendWrites() // footprint.go: a ~N/10-message outbox send
+	}
 
 	b.print(loadStart, loadAvg())
 	return nil
