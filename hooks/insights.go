@@ -15,6 +15,10 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 )
 
+// InsightsNightlyJob is the cron job's id (testutil removes it: a test's
+// clock, not the wall clock, decides when a nightly run happens).
+const InsightsNightlyJob = "picrm_insights_nightly"
+
 var errInsightsRunForbidden = apperr.Forbidden("insights_run_forbidden", "Only the workspace's owners and admins run the insights")
 
 // registerInsights binds the insights routes and the nightly job.
@@ -81,7 +85,7 @@ func registerInsights(app core.App, crm *crmRoutes, now func() time.Time) *insig
 
 	// the nightly runs (a tick a minute; insights.Tick says when it is due);
 	// a panic is logged, never fatal
-	app.Cron().MustAdd("picrm_insights_nightly", "* * * * *", func() {
+	app.Cron().MustAdd(InsightsNightlyJob, "* * * * *", func() {
 		defer func() {
 			if r := recover(); r != nil {
 				app.Logger().Error("insights nightly job panicked", "panic", r)
