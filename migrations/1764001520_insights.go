@@ -16,8 +16,8 @@ import (
 // contacts:read); a run goes with its workspace, and the retention prune
 // deletes old runs with their insights (raw SQL, services/insights).
 //
-// ai_insights gains what a metric is: the run it belongs to (deleted with
-// it), a number (value), the data behind it (data, JSON) and the area whose
+// ai_insights gains what a metric is: the run it belongs to (its id; the
+// prune deletes them together), a number (value), the data behind it (data, JSON) and the area whose
 // permission reads it. user is no longer required: the nightly job has no
 // user. The read rule asks, per area, for what the same facts would need
 // elsewhere:
@@ -35,11 +35,10 @@ import (
 // migration keeps doing what it does when live code changes.
 func init() {
 	m.Register(func(app core.App) error {
-		runs, err := insightRuns1520(app)
-		if err != nil {
+		if err := insightRuns1520(app); err != nil {
 			return err
 		}
-		return insights1520(app, runs)
+		return insights1520(app)
 	}, func(app core.App) error {
 		c, err := app.FindCollectionByNameOrId("ai_insights")
 		if err != nil {
@@ -125,10 +124,10 @@ func or1520(parts ...string) string { return "(" + strings.Join(parts, " || ") +
 
 func p1520(s string) *string { return &s }
 
-func insightRuns1520(app core.App) (*core.Collection, error) {
+func insightRuns1520(app core.App) error {
 	workspaces, err := app.FindCollectionByNameOrId("workspaces")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	c := core.NewBaseCollection("ai_insight_runs")
 	c.Fields.Add(
@@ -155,16 +154,20 @@ func insightRuns1520(app core.App) (*core.Collection, error) {
 	read := p1520(access1520("workspace", anyRole1520, "contacts:read"))
 	c.ListRule, c.ViewRule = read, read
 	c.CreateRule, c.UpdateRule, c.DeleteRule = nil, nil, nil
-	return c, app.Save(c)
+	return app.Save(c)
 }
 
-func insights1520(app core.App, runs *core.Collection) error {
+func insights1520(app core.App) error {
 	c, err := app.FindCollectionByNameOrId("ai_insights")
 	if err != nil {
 		return err
 	}
 	c.Fields.Add(
-		&core.RelationField{Name: "run", CollectionId: runs.Id, MaxSelect: 1, CascadeDelete: true},
+		// the run's id as text, not a relation: a relation would add four
+		// expand edges to every rule path through insights (the expand
+		// matrix's cost) for a link nobody expands; the prune deletes a run's
+		// insights with it and the workspace's deletion cascades to both
+		&core.TextField{Name: "run", Max: 15},
 		&core.NumberField{Name: "value"},
 		&core.JSONField{Name: "data", MaxSize: 256 << 10},
 		&core.SelectField{Name: "area", MaxSelect: 1, Values: []string{"contacts", "campaigns", "admin", "summary"}},

@@ -498,3 +498,34 @@ func TestPromptHoldsAggregatesOnly(t *testing.T) {
 		t.Errorf("prompt holds the admin area's AI usage:\n%s", p)
 	}
 }
+
+// TestNightlyFailureIsLoggedNotFatal: a measurement that fails (here: a
+// table gone from under it) marks each run failed with the error, Tick
+// returns and logs it, and the route's error is the run's.
+func TestNightlyFailureIsLoggedNotFatal(t *testing.T) {
+	f := newFixture(t)
+	clock := time.Date(2026, 11, 15, 3, 0, 0, 0, time.UTC)
+	svc := insights.New(f.env.App, settings.New(f.env.App), nil, func() time.Time { return clock })
+	if _, err := f.env.App.DB().NewQuery("DROP TABLE ai_usage").Execute(); err != nil {
+		t.Fatal(err)
+	}
+	svc.Tick(context.Background()) // must not panic or stop
+	for _, ws := range []string{f.w.Id, f.x.Id} {
+		runs, err := f.env.App.FindRecordsByFilter(insights.RunsCollection, "workspace = {:ws}", "", 0, 0, dbx.Params{"ws": ws})
+		if err != nil || len(runs) != 1 {
+			t.Fatalf("runs of %s: %d %v", ws, len(runs), err)
+		}
+		r := runs[0]
+		if r.GetString("status") != "failed" || r.GetString("error_code") != "insights_failed" || !strings.Contains(r.GetString("error"), "ai_usage") {
+			t.Errorf("run %v", r.FieldsData())
+		}
+	}
+	if _, err := svc.Run(context.Background(), f.w.Id, insights.TriggerManual, insights.Who{}); err == nil || !strings.Contains(err.Error(), "ai_usage") {
+		t.Errorf("manual run: %v", err)
+	}
+	// no finished run: the latest set is empty, not the failed one
+	latest, err := svc.Latest(f.w.Id, func(string) bool { return true })
+	if err != nil || latest.Run != nil {
+		t.Fatalf("latest %+v %v", latest, err)
+	}
+}

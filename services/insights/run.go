@@ -2,6 +2,7 @@ package insights
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -103,8 +104,7 @@ func (s *Service) Run(ctx context.Context, ws, trigger string, who Who) (*Result
 	metrics, err := Metrics(s.app, ws, started)
 	metricsMS := s.now().Sub(started).Milliseconds()
 	if err != nil {
-		s.finish(run, "failed", started, metricsMS, 0, "", "insights_failed", err.Error())
-		return nil, err
+		return nil, s.failed(run, started, metricsMS, err)
 	}
 	var saved []*core.Record
 	err = s.app.RunInTransaction(func(tx core.App) error {
@@ -118,8 +118,7 @@ func (s *Service) Run(ctx context.Context, ws, trigger string, who Who) (*Result
 		return nil
 	})
 	if err != nil {
-		s.finish(run, "failed", started, metricsMS, 0, "", "insights_failed", err.Error())
-		return nil, err
+		return nil, s.failed(run, started, metricsMS, err)
 	}
 
 	summary, code, msg := SummaryNotConfigured, "", ""
@@ -174,6 +173,15 @@ func (s *Service) startRun(ws, trigger string, who Who, at time.Time) (*core.Rec
 func (s *Service) save(app core.App, rec *core.Record) error {
 	audit.Skip(rec)
 	return app.Save(rec)
+}
+
+// failed marks the run failed with err's message and returns err (with the
+// marking's own error, if that failed too).
+func (s *Service) failed(run *core.Record, started time.Time, metricsMS int64, err error) error {
+	if ferr := s.finish(run, "failed", started, metricsMS, 0, "", "insights_failed", err.Error()); ferr != nil {
+		return errors.Join(err, ferr)
+	}
+	return err
 }
 
 func (s *Service) finish(run *core.Record, status string, started time.Time, metricsMS int64, n int, summary, code, msg string) error {
