@@ -25,10 +25,14 @@ import (
 //	contacts  (contact counts, lists, duplicates, timeline, suppressions,
 //	          imports): any member; keys contacts:read
 //	campaigns (results per campaign and provider): any member; keys
-//	          campaigns:read, as campaign_deliveries
+//	          campaigns:read (as campaign_deliveries) and contacts:read (the
+//	          collection's own scope, which the collection API checks first)
 //	admin     (AI usage and its cost): owners and admins; keys admin, as ai_usage
 //	summary   (the model's findings, written from the contacts and campaigns
 //	          metrics only): any member; keys contacts:read and campaigns:read
+//
+// campaign_deliveries gains a partial index of its unsubscribed rows (the
+// metrics count them per campaign without reading the ledger).
 //
 // A row of the old shape (area "") keeps the rule it had: contacts:read.
 // The rule builders are copied from 1764001100 into this file, so this
@@ -57,6 +61,12 @@ func init() {
 		c.ListRule, c.ViewRule = read, read
 		if err := app.Save(c); err != nil {
 			return err
+		}
+		if d, err := app.FindCollectionByNameOrId("campaign_deliveries"); err == nil {
+			d.RemoveIndex("idx_deliveries_unsubscribed")
+			if err := app.Save(d); err != nil {
+				return err
+			}
 		}
 		if runs, err := app.FindCollectionByNameOrId("ai_insight_runs"); err == nil {
 			return app.Delete(runs)
@@ -179,12 +189,22 @@ func insights1520(app core.App) error {
 	c.AddIndex("idx_ai_insights_ws_created", false, "workspace, created", "")
 	inWorkspace := or1520(
 		`((area = "" || area = "contacts") && `+access1520("workspace", anyRole1520, "contacts:read")+")",
-		`(area = "campaigns" && `+access1520("workspace", anyRole1520, "campaigns:read")+")",
+		`(area = "campaigns" && `+access1520("workspace", anyRole1520, "contacts:read", "campaigns:read")+")",
 		`(area = "admin" && `+access1520("workspace", admins1520, "admin")+")",
 		`(area = "summary" && `+access1520("workspace", anyRole1520, "contacts:read", "campaigns:read")+")",
 	)
 	read := p1520(or1520(`(workspace = "" && `+self1520("user", "contacts:read", "")+")",
 		`(workspace != "" && `+inWorkspace+")"))
 	c.ListRule, c.ViewRule = read, read
-	return app.Save(c)
+	if err := app.Save(c); err != nil {
+		return err
+	}
+	// the unsubscribed deliveries per campaign (services/insights): a small
+	// partial index, so counting them reads no ledger row
+	d, err := app.FindCollectionByNameOrId("campaign_deliveries")
+	if err != nil {
+		return err
+	}
+	d.AddIndex("idx_deliveries_unsubscribed", false, "campaign", "reason = 'unsubscribed'")
+	return app.Save(d)
 }
