@@ -15,9 +15,9 @@ import (
 // them fresh under serve). The demo has no AI provider: the runs have no
 // summary, and the dashboard says that one needs a model.
 //
-// Before a workspace's first run its contacts' creation times are spread
-// over the last 30 days (they were all created a moment ago), so the
-// "contacts over 30 days" chart has the shape of a real month.
+// When this seed created the contacts, their creation times are spread over
+// the last 30 days before the first run (they were all created a moment
+// ago), so the "contacts over 30 days" chart has the shape of a real month.
 func (s *Seeder) insights(sum *Summary) error {
 	svc := insights.New(s.app, settings.New(s.app), nil, s.now)
 	for _, spec := range workspaces {
@@ -32,8 +32,12 @@ func (s *Seeder) insights(sum *Summary) error {
 		if n > 0 {
 			continue
 		}
-		if err := s.spreadCreated(ws.Id); err != nil {
-			return err
+		// only contacts this seed created: an install seeded before keeps
+		// its dates
+		if sum.Contacts > 0 {
+			if err := s.spreadCreated(ws.Id); err != nil {
+				return err
+			}
 		}
 		if _, err := svc.Run(context.Background(), ws.Id, insights.TriggerSeed, insights.Who{}); err != nil {
 			return fmt.Errorf("demo insights: %s: %w", spec.name, err)
