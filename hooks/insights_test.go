@@ -11,8 +11,17 @@ import (
 	"github.com/pocketbase/dbx"
 )
 
+// A run's own records are bookkeeping without entries (the manual run
+// writes insights.run); written through REST (by a superuser) a run is
+// audited like any record.
 func init() {
 	auditedRoutes["POST /api/crm/workspaces/{id}/insights/run"] = "TestInsightsSummaryThroughTheModel"
+	auditCases["ai_insight_runs"] = auditCase{
+		create: func(f *auditFixture) map[string]any {
+			return map[string]any{"workspace": f.ws.Id, "trigger": "manual", "status": "done", "metrics": 1}
+		},
+		update: map[string]any{"status": "failed"},
+	}
 }
 
 // the fake model's summary (mode "insights" of fakeAI)
