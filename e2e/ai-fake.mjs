@@ -47,18 +47,32 @@ function messagesText(body) {
   return parts.join('\n');
 }
 
-// channelOf: 'email' | 'sms' | null (not a draft request)
+// channelOf: 'email' | 'sms' | 'insights' (the insights summary, whose
+// schema has findings) | null (not a draft request)
 export function channelOf(body) {
   const rf = body?.response_format;
   if (rf?.type === 'json_schema') {
     const props = rf.json_schema?.schema?.properties || {};
+    if ('findings' in props) return 'insights';
     return 'body_html' in props ? 'email' : 'sms';
   }
   if (rf?.type === 'json_object') {
-    return messagesText(body).includes('body_html') ? 'email' : 'sms';
+    const text = messagesText(body);
+    if (text.includes('"findings"')) return 'insights';
+    return text.includes('body_html') ? 'email' : 'sms';
   }
   return null;
 }
+
+// INSIGHTS_ANSWER: the summary the fake writes for an insights request
+export const INSIGHTS_ANSWER = {
+  confidence: 0.7,
+  findings: [
+    { finding: 'Few contacts were added this week', action: 'import the contacts from the trade fair', metric: 'contacts_added' },
+    { finding: 'Some contacts have no phone number', action: 'complete them in Contacts', metric: 'contacts_without_phone' },
+    { finding: 'No campaign has been sent', action: 'plan a first campaign', metric: 'campaign_results' },
+  ],
+};
 
 export function draftFor(channel, { unknownPlaceholder = false } = {}) {
   const who = unknownPlaceholder ? '{{no_such_field}}' : '{{first_name | default "there"}}';
@@ -145,7 +159,7 @@ export async function startAIFake({ mode: initialMode = 'ok' } = {}) {
       requests.push(body);
       const channel = channelOf(body);
       const answer = () => {
-        const content = channel ? JSON.stringify(draftFor(channel)) : 'OK';
+        const content = channel === 'insights' ? JSON.stringify(INSIGHTS_ANSWER) : channel ? JSON.stringify(draftFor(channel)) : 'OK';
         send(res, 200, completion(body, content));
       };
 

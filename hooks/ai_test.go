@@ -185,6 +185,10 @@ func (f *fakeAI) serve(w http.ResponseWriter, r *http.Request) {
 		draft(d)
 	case "long-sms":
 		draft(map[string]any{"name": "Long", "body_text": strings.Repeat("x", 153*3+1)})
+	case "insights":
+		// the insights summary's answer (hooks/insights_test.go)
+		b, _ := json.Marshal(fakeFindings)
+		answer(string(b))
 	case "fenced":
 		b, _ := json.Marshal(fakeDraft(channel, "{{first_name}}"))
 		answer("Here is your template:\n```json\n" + string(b) + "\n```")

@@ -55,6 +55,7 @@ func Register(app core.App, cfg Config) *Wiring {
 	registerSending(app, crm, registerCampaigns(app, crm, now), now)
 	registerAI(app, crm, now)
 	registerProviders(app, crm, now)
+	registerInsights(app, crm, now)
 
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{
 		Func: func(se *core.ServeEvent) error {

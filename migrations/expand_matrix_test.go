@@ -264,6 +264,12 @@ func newWorld(t *testing.T) *world {
 		add("suppressions", map[string]any{"workspace": ws.Id, "channel": "email", "address": "supp." + lw + "@example.org", "reason": "unsubscribe"})
 		add("communication_logs", map[string]any{"workspace": ws.Id, "contact": contacts[0].Id, "type": "note", "content": "note " + label})
 		add("ai_insights", map[string]any{"user": a.Id, "workspace": ws.Id, "type": "summary", "content": "insight " + label, "confidence": 0.5})
+		// a run with an insight of each area (migration 1764001520)
+		run := add("ai_insight_runs", map[string]any{"workspace": ws.Id, "user": a.Id, "trigger": "manual", "status": "done", "metrics": 4})
+		for _, area := range []string{"contacts", "campaigns", "admin", "summary"} {
+			add("ai_insights", map[string]any{"workspace": ws.Id, "run": run.Id, "type": "m_" + area, "area": area,
+				"content": "insight " + area + " " + label, "value": 1, "data": map[string]any{"of": label}, "confidence": 1})
+		}
 		add("system_settings", map[string]any{"scope": "workspace", "scope_id": ws.Id, "setting_key": "k." + lw, "setting_value": map[string]any{"v": label}})
 		add("import_jobs", map[string]any{"workspace": ws.Id, "status": "completed", "created_by": a.Id, "file_name": label + ".csv"})
 		add("ai_usage", map[string]any{"workspace": ws.Id, "user": a.Id, "purpose": "template_generate", "model": "m-" + lw,
@@ -470,9 +476,24 @@ func (w *world) readable(p *principal, rec *core.Record) (bool, string) {
 		}
 		return true, ""
 	case "ai_insights":
-		// its user's, or its workspace's members'
-		if rec.GetString("user") == uid && (p.restrict == "" || ws == "" || ws == p.restrict) {
-			return true, ""
+		// a user-wide one: its user's; a workspace's: by area, what the same
+		// facts need elsewhere (campaign results campaigns:read, AI usage
+		// owners and admins with admin, the summary both reads)
+		if ws == "" {
+			if rec.GetString("user") == uid && p.restrict == "" {
+				return true, ""
+			}
+			return false, "another user's insight"
+		}
+		need := map[string][]string{"campaigns": {apikeys.ScopeCampaignsRead}, "admin": {apikeys.ScopeAdmin},
+			"summary": {apikeys.ScopeCampaignsRead}}[rec.GetString("area")]
+		for _, sc := range need {
+			if p.key && !apikeys.Allows(p.scopes, sc) {
+				return false, "scope " + sc + " missing for area " + rec.GetString("area")
+			}
+		}
+		if rec.GetString("area") == "admin" {
+			return inWs("owner", "admin")
 		}
 		return inWs()
 	case "custom_field_definitions":

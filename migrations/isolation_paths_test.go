@@ -267,3 +267,30 @@ func TestRealtimeIsolationSending(t *testing.T) {
 		}
 	}
 }
+
+// Insights over realtime: an outsider subscribed to every run and insight
+// receives its own workspace's, never W's.
+func TestRealtimeIsolationInsights(t *testing.T) {
+	f := newFixture(t)
+	runs := testutil.Subscribe(t, f.env, f.tokens[pOutsider], nil, "ai_insight_runs/*")
+	ins := testutil.Subscribe(t, f.env, f.tokens[pOutsider], nil, "ai_insights/*")
+	rows := func(ws *core.Record) (*core.Record, *core.Record) {
+		r := f.env.Create("ai_insight_runs", map[string]any{"workspace": ws.Id, "trigger": "manual", "status": "running"})
+		i := f.env.Create("ai_insights", map[string]any{"workspace": ws.Id, "run": r.Id, "type": "contacts_added", "area": "contacts", "content": "c", "value": 1})
+		return r, i
+	}
+	rW, iW := rows(f.w)
+	rX, iX := rows(f.x)
+	for name, c := range map[string]struct {
+		events   <-chan string
+		own, foe string
+	}{"runs": {runs, rX.Id, rW.Id}, "insights": {ins, iX.Id, iW.Id}} {
+		got := testutil.CollectUntil(c.events, c.own, 3*time.Second)
+		if !got[c.own] {
+			t.Errorf("%s: the outsider's own event never arrived", name)
+		}
+		if got[c.foe] {
+			t.Errorf("%s: the outsider received an event of workspace W", name)
+		}
+	}
+}

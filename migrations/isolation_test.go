@@ -279,6 +279,21 @@ func cases() []collectionCase {
 			update:  map[string]any{"content": "x"},
 			allowed: ops(everyMember, nobody, nobody, adminsUp),
 		},
+		// the insights of a run (migration 1764001520): the read rule asks per
+		// area for what the same facts need elsewhere
+		insightCase("campaigns", everyMember),
+		insightCase("summary", everyMember),
+		insightCase("admin", adminsUp),
+		{
+			// written by the insights runs only (services/insights)
+			name: "ai_insight_runs",
+			target: func(f *fixture) *core.Record {
+				return f.env.Create("ai_insight_runs", map[string]any{"workspace": f.w.Id, "trigger": "manual", "status": "done", "metrics": 12})
+			},
+			create:  nil,
+			update:  map[string]any{"status": "failed"},
+			allowed: ops(everyMember, nobody, nobody, nobody),
+		},
 		{
 			name: "audit_logs",
 			target: func(f *fixture) *core.Record {
@@ -343,6 +358,22 @@ func cases() []collectionCase {
 			update:  map[string]any{"undone_at": "2026-01-02 00:00:00.000Z"},
 			allowed: ops(everyMember, nobody, nobody, nobody),
 		},
+	}
+}
+
+// insightCase: an insight of a run in area (the nightly job has no user),
+// read by readers; deleted by admins and owners as before.
+func insightCase(area string, readers []string) collectionCase {
+	return collectionCase{
+		name: "ai_insights",
+		target: func(f *fixture) *core.Record {
+			run := f.env.Create("ai_insight_runs", map[string]any{"workspace": f.w.Id, "trigger": "nightly", "status": "done"})
+			return f.env.Create("ai_insights", map[string]any{"workspace": f.w.Id, "run": run.Id, "type": "m_" + area, "area": area,
+				"content": "c", "value": 3, "data": map[string]any{"n": 3}, "confidence": 1})
+		},
+		create:  nil,
+		update:  map[string]any{"content": "x"},
+		allowed: ops(readers, nobody, nobody, adminsUp),
 	}
 }
 

@@ -55,6 +55,10 @@ func NewWithConfig(t testing.TB, cfg hooks.Config) *Env {
 		t.Fatal(err)
 	}
 	wiring := hooks.Register(app, cfg)
+	// the OnServe trigger below starts PocketBase's cron: the nightly
+	// insights job would then measure every workspace (and write runs) in
+	// the middle of a test longer than a minute; its tests call Tick
+	app.Cron().Remove(hooks.InsightsNightlyJob)
 
 	r, err := apis.NewRouter(app)
 	if err != nil {

@@ -48,6 +48,10 @@ var collectionArea = map[string]string{
 	"campaign_approvals":       "campaigns",
 	"campaign_deliveries":      "campaigns",
 	"outbox_messages":          "campaigns",
+	// insight runs and ai_insights above: contacts:read is the early check
+	// only; the rules of ai_insights ask for more per area (campaigns:read
+	// for campaign results, admin for AI usage: migration 1764001520)
+	"ai_insight_runs": "contacts",
 }
 
 // readableByAnyKey are collections every key may read (to find its

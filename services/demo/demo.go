@@ -33,8 +33,8 @@ const SuperuserEmail = "admin@example.com"
 
 // Summary tells what a run created (zero counts on a second run).
 type Summary struct {
-	Users, Workspaces, Contacts, Definitions, Lists, Entries, Templates, Campaigns int
-	SuperuserCreated                                                               bool
+	Users, Workspaces, Contacts, Definitions, Lists, Entries, Templates, Campaigns, Insights int
+	SuperuserCreated                                                                         bool
 }
 
 // Seeder writes the demo data through app.
@@ -64,7 +64,10 @@ func (s *Seeder) Seed() (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	return sum, s.campaigns(&sum)
+	if err := s.campaigns(&sum); err != nil {
+		return sum, err
+	}
+	return sum, s.insights(&sum)
 }
 
 type run struct {

@@ -76,12 +76,13 @@ func FilterPath(collection string) string {
 // "any member"). A client filter may follow a back-relation only into one of
 // these: the records reached are then records the caller reads anyway. Not
 // here: api_keys (their user only), audit_logs and system_settings (admins),
-// invitations (admins and the invitee), users (shared between workspaces).
+// invitations (admins and the invitee), users (shared between workspaces),
+// ai_insights (its AI-usage rows are read by admins only).
 var memberReadable = map[string]bool{
 	"workspaces": true, "workspace_members": true,
 	"contacts": true, "custom_fields": true, "custom_field_definitions": true,
 	"contact_lists": true, "contact_list_assignments": true, "communication_logs": true,
-	"suppressions": true, "import_jobs": true, "contact_merges": true, "ai_insights": true,
+	"suppressions": true, "import_jobs": true, "contact_merges": true, "ai_insight_runs": true,
 	"templates": true, "campaigns": true, "campaign_approvals": true, "campaign_deliveries": true, "outbox_messages": true,
 }
 

@@ -276,3 +276,24 @@ export const rewriteTemplate = (id, instruction) =>
 export const aiSettings = (ws) => pb.send(`/api/crm/workspaces/${enc(ws)}/providers/ai`, { method: 'GET' });
 export const saveAiSettings = (ws, body) => pb.send(`/api/crm/workspaces/${enc(ws)}/providers/ai`, { method: 'PUT', body });
 export const testAi = (ws) => pb.send(`/api/crm/workspaces/${enc(ws)}/providers/ai/test`, { method: 'POST' });
+
+// ---- insights (services/insights) ----
+
+export const workspaceInsights = (ws) => pb.send(`/api/crm/workspaces/${enc(ws)}/insights`, { method: 'GET' });
+export const runInsights = (ws) => pb.send(`/api/crm/workspaces/${enc(ws)}/insights/run`, { method: 'POST' });
+// watchInsightRuns calls fn with every change of the workspace's runs (the
+// phase of a run under way); resolves to the unsubscribe function
+export const watchInsightRuns = (ws, fn) =>
+  pb.collection('ai_insight_runs').subscribe('*', (e) => fn(e.record), { filter: f('workspace = {:ws}', { ws }) });
+
+// records by id for the audit sentences: what the caller may still read
+export async function recordsByIds(collection, ids, fields) {
+  const out = {};
+  const unique = [...new Set(ids.filter(Boolean))];
+  if (!unique.length) return out;
+  const filter = unique.map((_, i) => `id = {:i${i}}`).join(' || ');
+  const params = Object.fromEntries(unique.map((id, i) => [`i${i}`, id]));
+  const items = await pb.collection(collection).getFullList({ filter: f(filter, params), fields });
+  for (const r of items) out[r.id] = r;
+  return out;
+}
