@@ -529,3 +529,35 @@ func TestNightlyFailureIsLoggedNotFatal(t *testing.T) {
 		t.Fatalf("latest %+v %v", latest, err)
 	}
 }
+
+// A seed run (the demo's measurement of every workspace) stands for the
+// night it was made in; a manual run of one workspace does not.
+func TestSeedRunCountsAsTheNight(t *testing.T) {
+	f := newFixture(t)
+	clock := time.Date(2026, 11, 15, 9, 0, 0, 0, time.UTC)
+	svc := insights.New(f.env.App, settings.New(f.env.App), nil, func() time.Time { return clock })
+	f.env.Create("system_settings", map[string]any{"scope": "system", "setting_key": insights.NightlyAtKey, "setting_value": "03:15"})
+	due := func() bool {
+		d, err := svc.NightlyDue(clock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	if _, err := svc.Run(context.Background(), f.w.Id, insights.TriggerManual, insights.Who{}); err != nil {
+		t.Fatal(err)
+	}
+	if !due() {
+		t.Fatal("a manual run of one workspace stood for the night")
+	}
+	if _, err := svc.Run(context.Background(), f.x.Id, insights.TriggerSeed, insights.Who{}); err != nil {
+		t.Fatal(err)
+	}
+	if due() {
+		t.Fatal("due after the seed's run of the same day")
+	}
+	clock = clock.AddDate(0, 0, 1)
+	if !due() {
+		t.Fatal("not due the next day")
+	}
+}
