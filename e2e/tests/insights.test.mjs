@@ -110,8 +110,16 @@ test('the dashboard shows the insights with charts; Refresh measures again with 
     // a new contact, then Refresh: the progress shows, then the card counts it
     await andy.collection('contacts').create({ workspace: ws.Shared, first_name: 'Rhea', last_name: `${tag}New` });
     await new Promise((r) => setTimeout(r, 1100)); // a new "measured" second
+    // the progress may last only milliseconds on 50 contacts: an observer
+    // set before the click records that it was drawn at all
+    await p.evaluate(() => {
+      window.__sawProgress = false;
+      new MutationObserver(() => {
+        if (document.querySelector('[data-testid=insights-progress]')) window.__sawProgress = true;
+      }).observe(document.body, { childList: true, subtree: true });
+    });
     await p.getByTestId('insights-refresh').click();
-    await p.getByTestId('insights-progress').waitFor();
+    await p.waitForFunction(() => window.__sawProgress === true, null, { timeout: 10_000 });
     await p.getByTestId('insights-progress').waitFor({ state: 'detached', timeout: 20_000 });
     await p.waitForFunction((b) => document.querySelector('[data-testid=insights-when]')?.textContent !== b, before);
     assert.equal(await card.getByTestId('insight-value').textContent(), String(api.contacts_added.value + 1));
@@ -147,8 +155,14 @@ test('with a model: Refresh writes the summary from aggregates only, with model 
   try {
     await p.getByTestId('insights-empty').waitFor();
     fake.requests.length = 0;
+    await p.evaluate(() => {
+      window.__sawProgress = false;
+      new MutationObserver(() => {
+        if (document.querySelector('[data-testid=insights-progress]')) window.__sawProgress = true;
+      }).observe(document.body, { childList: true, subtree: true });
+    });
     await p.getByTestId('insights-refresh').click();
-    await p.getByTestId('insights-progress').waitFor();
+    await p.waitForFunction(() => window.__sawProgress === true, null, { timeout: 10_000 });
     const meta = p.getByTestId('summary-meta');
     await meta.waitFor({ timeout: 20_000 });
     assert.match(await meta.textContent(), /Written by fake-model from these metrics only · [\d,]+ tokens · confidence 70%/);
