@@ -122,3 +122,45 @@ func Classify(err error) (permanent bool, retryAfter time.Duration) {
 	}
 	return false, 0
 }
+
+// Query names one delivery to look up at its provider (settling an
+// "unknown" row after a crash): our delivery id (Mailgun's v: variable),
+// the Message-ID we set (Gmail's rfc822msgid:, Graph's internetMessageId),
+// the recipient and when the attempt began (Twilio: messages to that number
+// since then).
+type Query struct {
+	Workspace  string
+	CampaignID string
+	DeliveryID string
+	MessageID  string
+	Channel    string
+	To         string
+	Since      time.Time
+}
+
+// Outcome is what a look-up found.
+type Outcome int
+
+const (
+	// Undetermined: the provider could not say (no read permission, an
+	// ambiguous answer, an error); the row stays "unknown" for a person.
+	Undetermined Outcome = iota
+	// Found: the provider has the message; the row becomes "sent".
+	Found
+	// NotFound: the provider certainly never took it; the row may be queued again.
+	NotFound
+)
+
+// LookupResult is a look-up's answer.
+type LookupResult struct {
+	Outcome           Outcome
+	ProviderMessageID string // when Found
+	Reason            string // why Undetermined, for the person who settles the row
+}
+
+// Looker is a remote sender that can look a delivery up at its provider.
+// A sender whose credentials lack read access answers Undetermined with a
+// Reason saying which permission is missing (never an error per row).
+type Looker interface {
+	Lookup(ctx context.Context, q Query) (LookupResult, error)
+}
