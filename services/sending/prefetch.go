@@ -79,10 +79,14 @@ func (f *prefetched) stop() {
 
 // use decides the claimed rows as prepareAll does, taking the prefetched
 // message of each row whose fresh state matches and rendering the others.
+// claimed is the attempts the claim itself added to the rows (a remote
+// claim counts the attempt as it marks the rows "sending": 1; the outbox
+// counts it when it records: 0), so that a row the claim alone changed still
+// matches what the prefetcher read while it was queued.
 // Rows are claimed in rowid order, so once a batch is claimed every
 // prefetched row at or before its last rowid is used or stale (sent or
 // changed meanwhile): dropped.
-func (f *prefetched) use(e *Engine, c *campaign, p *prepared, rows []row) ([]outcome, []*senders.Message) {
+func (f *prefetched) use(e *Engine, c *campaign, p *prepared, rows []row, claimed int) ([]outcome, []*senders.Message) {
 	if f == nil || len(rows) == 0 {
 		return e.prepareAll(c, p, rows)
 	}
@@ -107,7 +111,7 @@ func (f *prefetched) use(e *Engine, c *campaign, p *prepared, rows []row) ([]out
 		last = max(last, r.rowid)
 		pre, ok := f.carry[r.ID]
 		if ok && r.contact != nil && !r.suppressed && r.Address != "" &&
-			pre.o.row.Attempts == r.Attempts && pre.o.row.Address == r.Address {
+			pre.o.row.Attempts+claimed == r.Attempts && pre.o.row.Address == r.Address {
 			pre.o.row = r
 			outcomes[i], msgs[i] = pre.o, pre.m
 			continue

@@ -40,7 +40,7 @@ func TestPrefetchedMessagesFollowTheFreshRow(t *testing.T) {
 	f := &prefetched{batches: make(chan map[string]prerendered, 1)}
 	f.batches <- stale
 	close(f.batches)
-	outcomes, msgs := f.use(e, c, p, fresh)
+	outcomes, msgs := f.use(e, c, p, fresh, 0)
 	want := []struct{ skip, subject string }{{"", "Hi Old"}, {"suppressed", ""}, {"contact_deleted", ""}, {"", "Hi Fresh"}, {"", "Hi Fresh"}}
 	for i, w := range want {
 		got := ""
@@ -56,6 +56,42 @@ func TestPrefetchedMessagesFollowTheFreshRow(t *testing.T) {
 	}
 	if _, ok := f.carry["r9"]; !ok || len(f.carry) != 1 {
 		t.Errorf("kept after the batch: %v (want only r9, past the batch)", f.carry)
+	}
+}
+
+// A remote claim counts the attempt as it marks the rows "sending": the
+// rows it hands over are one attempt past what the prefetcher read while
+// they were queued, and that alone must not throw the prefetched messages
+// away (it did: every remote message was rendered twice, the second time on
+// the writer's goroutine). A row two attempts on is still rendered again.
+func TestPrefetchedMessagesSurviveARemoteClaim(t *testing.T) {
+	compiled, err := templates.Compile(templates.Source{Channel: "email", Subject: "Hi {{first_name}}", HTML: "<p>Hi</p>", Text: "Hi"}, templates.Fields{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Engine{opt: Options{Links: placeholderLinks{}}}
+	c := &campaign{id: "camp00000000001", ws: "ws0000000000001", channel: "email", name: "C"}
+	p := &prepared{compiled: compiled, host: "h"}
+	now := &templates.ContactColumns{ID: "k", FirstName: "Fresh"}
+	claimed := []row{
+		{ID: "r1", Contact: "k1", Address: "a1@x", rowid: 1, Attempts: 1, contact: now}, // read at 0, claimed: 1
+		{ID: "r2", Contact: "k2", Address: "a2@x", rowid: 2, Attempts: 2, contact: now}, // retried since it was read
+	}
+	f := &prefetched{batches: make(chan map[string]prerendered, 1)}
+	read := map[string]prerendered{}
+	for _, r := range claimed {
+		old := r
+		old.Attempts = 0
+		read[r.ID] = prerendered{o: outcome{row: old, subject: "Hi Old"}, m: &senders.Message{DeliveryID: r.ID, Subject: "Hi Old"}}
+	}
+	f.batches <- read
+	close(f.batches)
+	outcomes, msgs := f.use(e, c, p, claimed, 1)
+	if msgs[0] == nil || msgs[0].Subject != "Hi Old" || outcomes[0].row.Attempts != 1 {
+		t.Errorf("the claimed row's prefetched message was not used: %+v %+v", msgs[0], outcomes[0].row)
+	}
+	if msgs[1] == nil || msgs[1].Subject != "Hi Fresh" {
+		t.Errorf("a row retried since it was read kept its old message: %+v", msgs[1])
 	}
 }
 

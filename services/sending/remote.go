@@ -124,7 +124,7 @@ func (e *Engine) remoteLoop(ctx context.Context, c *campaign, p *prepared) (res 
 				stop(PassResult{}, false, nil)
 				break
 			}
-			outcomes, msgs := ahead.use(e, c, p, rows)
+			outcomes, msgs := ahead.use(e, c, p, rows, 1)
 			for i, m := range msgs {
 				if m == nil {
 					ready = append(ready, outcomes[i])

@@ -279,7 +279,7 @@ func (e *Engine) sendTxBatch(c *campaign, p *prepared, n int, now time.Time, ahe
 		var msgs []senders.Message
 		var at []int // msgs[j] is outcomes[at[j]]
 		var prepared []*senders.Message
-		outcomes, prepared = ahead.use(e, c, p, rows)
+		outcomes, prepared = ahead.use(e, c, p, rows, 0)
 		for i, m := range prepared {
 			if m == nil {
 				continue
