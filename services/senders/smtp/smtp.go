@@ -3,11 +3,12 @@
 // PLAIN), each message multipart/alternative text + HTML with RFC 2047
 // encoded words where a header is not ASCII.
 //
-// The transport is github.com/emersion/go-smtp's client rather than
-// PocketBase's tools/mailer: the mailer (mailyak) dials, authenticates and
-// quits for every message, takes no CA pool for STARTTLS, and hands back
-// errors without their SMTP code, which the engine's retries need (4xx
-// temporary, 5xx permanent). The message itself is written with the
+// The transport is our own small client (client.go, on net/textproto)
+// rather than PocketBase's tools/mailer or go-smtp's client: the mailer
+// (mailyak) dials, authenticates and quits for every message, takes no CA
+// pool for STARTTLS, and hands back errors without their SMTP code, which
+// the engine's retries need (4xx temporary, 5xx permanent); go-smtp's client
+// has neither PIPELINING nor CHUNKING (see client.go). The message itself is written with the
 // standard library (mime, mime/multipart, mime/quotedprintable).
 package smtp
 
@@ -26,8 +27,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/emersion/go-sasl"
-	gosmtp "github.com/emersion/go-smtp"
 	"github.com/pi-crm/pi-crm/services/senders"
 )
 
@@ -94,7 +93,7 @@ type Sender struct {
 }
 
 type conn struct {
-	c        *gosmtp.Client
+	c        *client
 	raw      net.Conn
 	lastUsed time.Time
 }
@@ -249,11 +248,11 @@ func (s *Sender) Send(ctx context.Context, m senders.Message) (senders.Result, e
 			c.close()
 			return senders.Result{}, err
 		}
-		var se *gosmtp.SMTPError
+		var se *ReplyError
 		if errors.As(err, &se) && !interrupted && se.Code != 421 {
 			// the server refused this message; the connection is still good
 			// once the transaction is reset
-			if c.c.Reset() == nil {
+			if c.c.reset() == nil {
 				s.put(c)
 			} else {
 				c.close()
@@ -276,7 +275,7 @@ func (s *Sender) get(ctx context.Context) (*conn, bool, error) {
 		select {
 		case c := <-s.idle:
 			if time.Since(c.lastUsed) > s.cfg.IdleCheck {
-				if err := c.c.Reset(); err != nil {
+				if err := c.c.reset(); err != nil {
 					c.close()
 					continue
 				}
@@ -328,90 +327,29 @@ func (s *Sender) dial(ctx context.Context) (*conn, error) {
 	}
 	stop := context.AfterFunc(ctx, func() { _ = raw.Close() })
 	defer stop()
-	fail := func(c *gosmtp.Client, err error) (*conn, error) {
-		if c != nil {
-			_ = c.Close()
-		} else {
-			_ = raw.Close()
-		}
+	var startTLS *tls.Config
+	if s.cfg.TLS == TLSStartTLS {
+		startTLS = s.tls
+	}
+	c, err := startClient(ctx, raw, s.cfg.LocalName, startTLS, s.cfg.Username, s.cfg.Password, s.cfg.Timeout)
+	if err != nil {
+		_ = raw.Close()
 		if ctx.Err() != nil {
 			return nil, errors.Join(ctx.Err(), err)
 		}
 		return nil, err
 	}
-	var c *gosmtp.Client
-	if s.cfg.TLS == TLSStartTLS {
-		// the first EHLO (before the upgrade) says "localhost"; the one
-		// after it names LocalName
-		c, err = gosmtp.NewClientStartTLS(raw, s.tls)
-		if err != nil {
-			if strings.Contains(err.Error(), "support STARTTLS") {
-				err = senders.Permanent(fmt.Errorf("smtp: %s does not offer STARTTLS (set tls to \"tls\" for port 465, or \"none\")", s.addr))
-			}
-			return fail(nil, err)
-		}
-	} else {
-		c = gosmtp.NewClient(raw)
-	}
-	c.CommandTimeout = s.cfg.Timeout
-	c.SubmissionTimeout = 2 * s.cfg.Timeout
-	if err := c.Hello(s.cfg.LocalName); err != nil {
-		return fail(c, err)
-	}
-	if s.cfg.Username != "" {
-		if ok, _ := c.Extension("AUTH"); !ok {
-			return fail(c, senders.Permanent(fmt.Errorf("smtp: %s offers no AUTH, but a username is set", s.addr)))
-		}
-		if err := c.Auth(sasl.NewPlainClient("", s.cfg.Username, s.cfg.Password)); err != nil {
-			return fail(c, authError(err))
-		}
-	}
 	return &conn{c: c, raw: raw, lastUsed: time.Now()}, nil
 }
 
-// send runs one transaction. started reports whether the server saw the
-// message's envelope (after a successful MAIL FROM the transaction is
-// underway and must not be repeated blindly).
+// send runs one transaction (client.send).
 func (c *conn) send(from, to string, msg []byte, utf8 bool) (started bool, err error) {
-	var opts *gosmtp.MailOptions
-	if utf8 {
-		opts = &gosmtp.MailOptions{UTF8: true}
-	}
-	if err := c.c.Mail(from, opts); err != nil {
-		return false, err
-	}
-	if err := c.c.Rcpt(to, nil); err != nil {
-		return true, err
-	}
-	w, err := c.c.Data()
-	if err != nil {
-		return true, err
-	}
-	if _, err := w.Write(msg); err != nil {
-		_ = w.Close()
-		return true, err
-	}
-	// Close writes the final "." and reads the server's answer: a server
-	// accepts a message at that dot, so a connection lost (or a timeout)
-	// while it answers may leave the message accepted — its outcome is
-	// unknown, not a failure to retry
-	if err := w.Close(); err != nil {
-		var se *gosmtp.SMTPError
-		if !errors.As(err, &se) {
-			return true, senders.Unknown(err)
-		}
-		return true, err
-	}
-	return true, nil
+	return c.c.send(from, to, msg, utf8)
 }
 
-func (c *conn) quit() {
-	if c.c.Quit() != nil {
-		c.close()
-	}
-}
+func (c *conn) quit() { c.c.quit() }
 
-func (c *conn) close() { _ = c.c.Close() }
+func (c *conn) close() { c.c.close() }
 
 // ---------------------------------------------------------------------------
 // errors
@@ -422,7 +360,7 @@ func classify(err error) error {
 	if errors.As(err, &se) {
 		return err
 	}
-	var smtpErr *gosmtp.SMTPError
+	var smtpErr *ReplyError
 	if errors.As(err, &smtpErr) {
 		if smtpErr.Code >= 500 {
 			return senders.Permanent(err)
@@ -444,7 +382,7 @@ func classify(err error) error {
 // authError: a refused login is permanent whatever its code (535, or a 454
 // "temporary authentication failure" is the one exception).
 func authError(err error) error {
-	var smtpErr *gosmtp.SMTPError
+	var smtpErr *ReplyError
 	if errors.As(err, &smtpErr) && smtpErr.Code >= 400 && smtpErr.Code < 500 {
 		return senders.Temporary(fmt.Errorf("smtp: login: %w", err), 0)
 	}
