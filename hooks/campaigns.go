@@ -38,6 +38,20 @@ func registerCampaignHooks(app core.App) {
 		}
 		return e.Next()
 	})
+	// The delete rule refuses a campaign the engine is working on (members
+	// get PocketBase's 404, as for any row they may not delete); superusers
+	// bypass rules, so the dashboard gets the refusal here, with its reason.
+	// A workspace's deletion still takes its campaigns (a cascade is no
+	// request).
+	app.OnRecordDeleteRequest("campaigns").BindFunc(func(e *core.RecordRequestEvent) error {
+		switch st := e.Record.GetString("status"); st {
+		case "sending", "paused", "scheduled":
+			return apperr.Conflict("campaign_delete_active",
+				"The campaign is "+st+": cancel it before deleting it (deleting would take its delivery ledger with it)").
+				With("status", st)
+		}
+		return e.Next()
+	})
 }
 
 // actionScopes: approving, rejecting, scheduling, starting and resuming a

@@ -344,3 +344,31 @@ func TestCampaignThroughSMTP(t *testing.T) {
 		t.Fatalf("suppressions of %s: %d", to0, n)
 	}
 }
+
+// A campaign the engine is working on (sending, paused, scheduled) cannot
+// be deleted — it would take its ledger with it: a workspace admin gets the
+// rule's 404, the superuser (the dashboard, which bypasses rules) a 409
+// campaign_delete_active naming the status; nothing is deleted. A draft, a
+// cancelled or a sent campaign is deleted as before.
+func TestActiveCampaignCannotBeDeleted(t *testing.T) {
+	w := newCampaignWorld(t)
+	su := w.env.SuperuserToken()
+	for _, st := range []string{"sending", "paused", "scheduled"} {
+		rec := w.env.Create("campaigns", map[string]any{"workspace": w.w.Id, "name": "Active " + st, "type": "email", "status": st})
+		mustStatus(t, w.env.Do(http.MethodDelete, campaignsURL+"/"+rec.Id, w.tok["admin"], nil), 404, "")
+		res := w.env.Do(http.MethodDelete, campaignsURL+"/"+rec.Id, su, nil)
+		mustStatus(t, res, 409, "campaign_delete_active")
+		if !strings.Contains(string(res.Body), st) {
+			t.Errorf("%s: the refusal does not name the status: %s", st, res.Body)
+		}
+		if _, err := w.env.App.FindRecordById("campaigns", rec.Id); err != nil {
+			t.Errorf("%s campaign deleted: %v", st, err)
+		}
+	}
+	for _, st := range []string{"draft", "cancelled", "sent"} {
+		rec := w.env.Create("campaigns", map[string]any{"workspace": w.w.Id, "name": "Done " + st, "type": "email", "status": st})
+		if res := w.env.Do(http.MethodDelete, campaignsURL+"/"+rec.Id, w.tok["admin"], nil); res.Status != 204 {
+			t.Errorf("%s: admin delete %d %s", st, res.Status, res.Body)
+		}
+	}
+}
