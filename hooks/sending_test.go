@@ -2,12 +2,14 @@ package hooks_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pi-crm/pi-crm/hooks"
+	"github.com/pi-crm/pi-crm/services/sending"
 	"github.com/pocketbase/dbx"
 )
 
@@ -147,4 +149,41 @@ func TestCampaignTestSendLinks(t *testing.T) {
 	w.env.App.Settings().Meta.AppURL = ""
 	res = w.env.Do(http.MethodPost, "/api/crm/campaigns/"+id+"/test", w.tok["editor"], map[string]any{"addresses": []string{"me@example.com"}, "contact": w.ada})
 	mustStatus(t, res, 400, "unsubscribe_not_configured")
+}
+
+// Test sends are bounded: they count in the provider's daily limit and are
+// refused past it (429 provider_daily_limit, nothing sent), and a
+// workspace sends at most sending.MaxTestMessagesPerHour test messages an
+// hour (429 campaign_test_limit), counted from the audit log.
+func TestCampaignTestSendLimits(t *testing.T) {
+	w := newCampaignWorld(t)
+	id := w.campaign(t, "editor", nil)
+	outbox := "/api/crm/workspaces/" + w.w.Id + "/providers/outbox"
+	mustStatus(t, w.env.Do(http.MethodPut, outbox, w.tok["owner"], map[string]any{"daily_limit": 3}), 200, "")
+	addrs := func(n int) map[string]any {
+		a := make([]string, n)
+		for i := range a {
+			a[i] = fmt.Sprintf("t%d@example.com", i)
+		}
+		return map[string]any{"addresses": a}
+	}
+	sent := func() int { return w.n(t, "SELECT count(*) FROM outbox_messages WHERE campaign = {:id}", id) }
+	mustStatus(t, w.act("editor", id, "test", addrs(4)), 429, "provider_daily_limit")
+	if n := sent(); n != 0 {
+		t.Fatalf("%d sent past the daily limit", n)
+	}
+	mustStatus(t, w.act("editor", id, "test", addrs(3)), 200, "")
+	mustStatus(t, w.act("editor", id, "test", addrs(1)), 429, "provider_daily_limit")
+
+	mustStatus(t, w.env.Do(http.MethodPut, outbox, w.tok["owner"], map[string]any{"daily_limit": 0}), 200, "")
+	for range 9 { // 3 + 45
+		mustStatus(t, w.act("editor", id, "test", addrs(5)), 200, "")
+	}
+	res := w.act("editor", id, "test", addrs(5))
+	mustStatus(t, res, 429, "campaign_test_limit")
+	mustStatus(t, w.act("editor", id, "test", addrs(2)), 200, "") // exactly 50
+	mustStatus(t, w.act("admin", id, "test", addrs(1)), 429, "campaign_test_limit")
+	if n := sent(); n != sending.MaxTestMessagesPerHour {
+		t.Fatalf("%d test messages sent, want %d", n, sending.MaxTestMessagesPerHour)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/pi-crm/pi-crm/services/apperr"
 	"github.com/pi-crm/pi-crm/services/audit"
@@ -27,7 +28,47 @@ const (
 	CodeUnsubscribeNotConfigured = "unsubscribe_not_configured"
 	// MaxTestAddresses bounds one test send.
 	MaxTestAddresses = 5
+	// CodeTestSendLimit: the workspace's test sends of the last hour are at
+	// MaxTestMessagesPerHour.
+	CodeTestSendLimit = "campaign_test_limit"
+	// MaxTestMessagesPerHour bounds a workspace's test messages: a test
+	// goes to any address a member types, needs no approval and is not in
+	// the ledger, so without a bound the test route would be a way around
+	// four-eyes approval for bulk mail.
+	MaxTestMessagesPerHour = 50
+	// CodeDailyLimit: the provider's daily limit leaves too little today.
+	CodeDailyLimit = "provider_daily_limit"
 )
+
+// testAllowance refuses a test send of n messages that would pass the
+// workspace's hourly bound for tests (counted from the audit log, so it
+// holds across restarts) or the provider's daily limit (test messages count
+// in the provider's day, as the provider counts them).
+func (e *Engine) testAllowance(ws, provider string, limits senders.Limits, n int, now time.Time) error {
+	var recent int
+	if err := e.app.DB().NewQuery(`SELECT coalesce(sum(json_array_length(details, '$.addresses')), 0) FROM audit_logs
+		WHERE workspace = {:w} AND timestamp > {:since} AND action = 'campaign.test_send'`).
+		Bind(dbx.Params{"w": ws, "since": dbTime(now.Add(-time.Hour))}).Row(&recent); err != nil {
+		return err
+	}
+	if recent+n > MaxTestMessagesPerHour {
+		return apperr.New(http.StatusTooManyRequests, CodeTestSendLimit, fmt.Sprintf(
+			"This workspace has sent %d test messages in the last hour; at most %d an hour (try again later)", recent, MaxTestMessagesPerHour)).
+			With("sent_last_hour", recent).With("limit", MaxTestMessagesPerHour)
+	}
+	if limits.DailyLimit > 0 {
+		used, err := dailyCount(e.app, ws, provider, now)
+		if err != nil {
+			return err
+		}
+		if used+n > limits.DailyLimit {
+			return apperr.New(http.StatusTooManyRequests, CodeDailyLimit, fmt.Sprintf(
+				"The %s provider's daily limit (%d) leaves %d messages today", provider, limits.DailyLimit, max(0, limits.DailyLimit-used))).
+				With("daily_limit", limits.DailyLimit).With("used", used)
+		}
+	}
+	return nil
+}
 
 // Retry moves the campaign's rows in statuses ("failed", "unknown") back to
 // queued (attempts kept), in one transaction with its audit entry; a
@@ -147,15 +188,18 @@ func (e *Engine) SendTest(ctx context.Context, actor audit.Actor, rec *core.Reco
 	if err != nil {
 		return nil, err
 	}
-	snd, _, err := e.opt.Open(e.app, ws, provider)
-	if err != nil {
-		return nil, err
-	}
-	defer snd.Close()
 	for _, to := range addresses {
 		if strings.TrimSpace(to) == "" {
 			return nil, apperr.BadRequest(CodeTestSendInvalid, "addresses: an empty address")
 		}
+	}
+	snd, limits, err := e.opt.Open(e.app, ws, provider)
+	if err != nil {
+		return nil, err
+	}
+	defer snd.Close()
+	if err := e.testAllowance(ws, provider, limits, len(addresses), e.opt.Clock.Now()); err != nil {
+		return nil, err
 	}
 	results := make([]TestResult, 0, len(addresses))
 	var sendErr error
