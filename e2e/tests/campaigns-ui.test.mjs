@@ -241,6 +241,47 @@ uiTest('Andy sends: progress reaches sent, the results and the outbox show the m
   assertNoProblems();
 });
 
+uiTest('pause takes effect within a second and resume finishes the send, from the buttons', async () => {
+  if (!landed.engine || !landed.providers) return assert.fail('the sending engine or the provider routes have not landed');
+  // a one-person workspace (self-approval on) whose outbox sends one message
+  // a second, so that the send is still under way when Pause is pressed
+  const email = `${tag}.pauser@example.org`;
+  const u = await su.collection('users').create({ email, password: PASSWORD, passwordConfirm: PASSWORD, name: 'Pat Pauser', verified: true });
+  const pat = await impersonate(su, email);
+  const w = (await pat.collection('workspaces').create({ name: `${tag} pause`, owner: u.id })).id;
+  await pat.collection('system_settings').create({ scope: 'workspace', scope_id: w, setting_key: 'campaigns.self_approval', setting_value: true });
+  await pat.send(`/api/crm/workspaces/${w}/providers/outbox`, { method: 'PUT', body: { rate_per_second: 1 } });
+  const n = 8;
+  for (let i = 0; i < n; i++) await pat.collection('contacts').create({ workspace: w, first_name: `P${i}`, primary_email: `p${i}.${tag}@example.org` });
+  const tpl = await pat.collection('templates').create({ workspace: w, name: 'slow', channel: 'email', subject: 'Hi {{first_name}}',
+    body_html: '<p>Hi</p><p><a href="{{unsubscribe_url}}">Unsubscribe</a></p>' });
+  const c = await pat.collection('campaigns').create({ workspace: w, name: `${tag} slow`, type: 'email', template: tpl.id });
+  await pat.send(`/api/crm/campaigns/${c.id}/submit`, { method: 'POST' });
+  await pat.send(`/api/crm/campaigns/${c.id}/approve`, { method: 'POST' });
+
+  const { ctx, p } = await openAt(browser, problems, pat, '/campaigns/' + c.id, { workspace: w });
+  await p.getByRole('button', { name: 'Send now' }).click();
+  await status(p).getByText('Sending').waitFor();
+  await waitFor(async () => Number(await p.getByTestId('counter-sent').textContent()) >= 1, 'a first message sent', 15_000);
+  await p.getByRole('button', { name: 'Pause' }).click();
+  await status(p).getByText('Paused').waitFor({ timeout: 5_000 });
+  const sentAtPause = (await pat.collection('campaigns').getOne(c.id)).counters.sent;
+  // within a second nothing more goes out (at 1 a second, a running send would add two)
+  await new Promise((r) => setTimeout(r, 2_000));
+  const outbox = () => pat.collection('outbox_messages').getList(1, 1, { filter: `campaign = "${c.id}"` }).then((l) => l.totalItems);
+  const paused = await outbox();
+  assert.ok(paused < n, `paused after ${paused} of ${n}`);
+  assert.ok(paused <= sentAtPause + 1, `sent ${paused} with ${sentAtPause} counted at the pause`);
+  await new Promise((r) => setTimeout(r, 1_500));
+  assert.equal(await outbox(), paused, 'nothing sent while paused');
+  await p.getByRole('button', { name: 'Resume' }).click();
+  await status(p).getByText('Sent').waitFor({ timeout: 30_000 });
+  await p.getByTestId('counter-sent').getByText(String(n), { exact: true }).waitFor();
+  assert.equal(await outbox(), n, 'every recipient once');
+  await ctx.close();
+  assertNoProblems();
+});
+
 uiTest('the outbox viewer: newest first, filter by campaign, headers, text, and the HTML in an iframe where scripts do not run', async () => {
   // rows as the outbox sender writes them (nobody writes them through the API: the superuser stands in)
   const other = await andy.collection('campaigns').create({ workspace: fx.ws, name: `${tag} other`, type: 'email', template: fx.template.id });
