@@ -10,6 +10,8 @@
 //	PROF=/tmp/send.prof go run ./bench/cmd/sendprof RUN_DIR/pb_data outbox|smtp
 //	go tool pprof -top -cum /tmp/send.prof
 //
+// MEMPROF=/tmp/send.mem writes the allocation profile too.
+//
 // It changes the data directory it is given.
 package main
 
@@ -98,6 +100,16 @@ func run(dir, provider string) error {
 	if err := app.DB().NewQuery(`SELECT c.status, (SELECT count(*) FROM campaign_deliveries d WHERE d.campaign = c.id AND d.status = 'sent') AS sent
 		FROM campaigns c WHERE c.id = {:id}`).Bind(dbx.Params{"id": c.Id}).One(&r); err != nil {
 		return err
+	}
+	if path := os.Getenv("MEMPROF"); path != "" { // what was allocated during the send (go tool pprof -sample_index=alloc_space)
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			return err
+		}
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

@@ -13,6 +13,7 @@
 package smtp
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -185,6 +186,16 @@ func (s *Sender) Close() error {
 
 var errClosed = errors.New("smtp: sender closed")
 
+var messageBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putMessageBuffer keeps buffers of usual messages only: one huge message
+// must not stay in the pool.
+func putMessageBuffer(b *bytes.Buffer) {
+	if b.Cap() <= 256<<10 {
+		messageBuffers.Put(b)
+	}
+}
+
 // Send delivers m: MAIL FROM the from address, RCPT TO m.To, DATA the
 // message. The result's ProviderMessageID is the Message-ID (without angle
 // brackets). Errors are classified for the engine: an SMTP 4xx answer or a
@@ -216,7 +227,11 @@ func (s *Sender) Send(ctx context.Context, m senders.Message) (senders.Result, e
 	if id == "" {
 		id = NewMessageID(from.Address)
 	}
-	msg, err := build(m, from, to, replyTo, id, time.Now())
+	// the message lives until the transaction has written it: its buffer
+	// is kept for the next send (a message is a send's largest allocation)
+	buf := messageBuffers.Get().(*bytes.Buffer)
+	defer putMessageBuffer(buf)
+	msg, err := build(buf, m, from, to, replyTo, id, time.Now())
 	if err != nil {
 		return senders.Result{}, senders.Permanent(err)
 	}
