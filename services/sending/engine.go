@@ -151,6 +151,7 @@ type Engine struct {
 	providers map[string]*provState
 	errs      map[string]int         // consecutive errors per campaign
 	passLocks map[string]*sync.Mutex // one pass at a time per campaign
+	writing   map[string]bool        // campaigns whose ledger is being written (materialising)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -173,7 +174,7 @@ func NewEngine(app core.App, opt Options) *Engine {
 	opt.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{app: app, opt: opt, ids: seqid.New(opt.Clock.Now), runners: map[string]*runner{}, prepared: map[string]*prepared{},
-		providers: map[string]*provState{}, errs: map[string]int{}, passLocks: map[string]*sync.Mutex{},
+		providers: map[string]*provState{}, errs: map[string]int{}, passLocks: map[string]*sync.Mutex{}, writing: map[string]bool{},
 		ctx: ctx, cancel: cancel}
 	e.idle = sync.NewCond(&e.mu)
 	return e
@@ -388,22 +389,33 @@ func (e *Engine) Pass(ctx context.Context, id string) (PassResult, error) {
 		}
 		return PassResult{}, err
 	}
+	var mat *materialising
 	if !c.materialised {
-		if err := e.materialise(ctx, c); err != nil {
-			return PassResult{}, err
-		}
+		mat = e.startMaterialise(ctx, c)
 	}
 	if err := e.recoverCampaign(id, p.tx != nil); err != nil {
-		return PassResult{}, err
+		return PassResult{}, mat.end(err)
 	}
 	var res PassResult
 	var done bool
-	if p.tx != nil {
-		res, done, err = e.txLoop(ctx, c, p)
-	} else {
-		res, done, err = e.remoteLoop(ctx, c, p)
+	for {
+		if p.tx != nil {
+			res, done, err = e.txLoop(ctx, c, p)
+		} else {
+			res, done, err = e.remoteLoop(ctx, c, p)
+		}
+		if done || err != nil || mat == nil {
+			break
+		}
+		// nothing due now, but the ledger is still being written: go on
+		// with its next batch, or once it is all written
+		if finished, merr := mat.next(); merr != nil {
+			return PassResult{}, mat.end(merr)
+		} else if finished {
+			mat = nil
+		}
 	}
-	if done || err != nil {
+	if err := mat.end(err); done || err != nil {
 		return res, err
 	}
 	if err := ctx.Err(); err != nil {

@@ -61,8 +61,10 @@ func dbTime(t time.Time) string {
 // materialise writes the ledger: one row per recipient (skipped ones with
 // their reason), in batches, INSERT OR IGNORE on the unique (campaign,
 // contact) index, so a materialisation interrupted by a crash is simply run
-// again. The counters' "total" marks it finished.
-func (e *Engine) materialise(ctx context.Context, c *campaign) error {
+// again. The counters' "total" marks it finished: it is written here, once
+// the last batch is in (flushCounters leaves it out while the ledger is
+// being written, see materialising). committed is called after each batch.
+func (e *Engine) materialise(ctx context.Context, c *campaign, committed func()) error {
 	buf := make([]campaigns.Recipient, 0, e.opt.MaterializeBatch)
 	write := func() error {
 		if len(buf) == 0 {
@@ -90,6 +92,9 @@ func (e *Engine) materialise(ctx context.Context, c *campaign) error {
 			return nil
 		})
 		buf = buf[:0]
+		if err == nil {
+			committed()
+		}
 		return err
 	}
 	err := e.opt.Audience(e.app, c.ws, c.snap.Segment, c.channel, func(r campaigns.Recipient) error {
@@ -108,6 +113,7 @@ func (e *Engine) materialise(ctx context.Context, c *campaign) error {
 	if err := write(); err != nil {
 		return err
 	}
+	e.setMaterialising(c.id, false)
 	return e.flushCounters(c.id)
 }
 
@@ -236,6 +242,9 @@ func (e *Engine) flushCounters(id string) error {
 			return err
 		}
 		next := Counters(byStatus)
+		if e.isMaterialising(id) {
+			delete(next, "total") // the ledger is not all written: "total" would say it is
+		}
 		var old map[string]int
 		_ = json.Unmarshal([]byte(rec.GetString("counters")), &old)
 		if sameCounters(old, next) {
