@@ -36,6 +36,7 @@ func Register(app core.App, cfg Config) *Wiring {
 	registerTextClean(app)
 	guard := newQueryGuard(app)
 	guard.register()
+	listTotal := registerListTotal(app)
 
 	log := &auditor{app: app, now: now}
 	registerAudit(app, log)
@@ -60,6 +61,7 @@ func Register(app core.App, cfg Config) *Wiring {
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{
 		Func: func(se *core.ServeEvent) error {
 			se.Router.BindFunc(guard.middleware)
+			se.Router.BindFunc(listTotal) // after the guard: a refused filter is never counted
 			crm.mount(se)
 			if cfg.Public != nil {
 				// the least specific pattern: every API route wins over it

@@ -177,16 +177,17 @@ func (e *engine) commit(acts []*action, next Counts, now string) error {
 		if err := contacts.BulkCreate(tx, contacts.Bulk{Workspace: e.ws, Source: src, Now: now, DefaultList: e.defList}, insContact.flush); err != nil {
 			return err
 		}
-		// The new contacts' values in (field_name, field_value) order, ids
-		// made in that order: the (field_name, field_value) index, which
-		// holds every workspace's values, then takes the batch as one
-		// ordered pass instead of random inserts all over it, and the table
-		// and id index still only append.
-		slices.SortFunc(newValues, func(x, y newValue) int {
-			if c := strings.Compare(x.v.name, y.v.name); c != 0 {
+		// The new contacts' values in contact order and, per contact, by
+		// field name, ids made in that order: the table, its id index and
+		// the unique (contact, field_name) index then all take the batch as
+		// appends (the contacts' ids grow with the rows). The global
+		// (field_name, field_value) index this order once served is gone
+		// (migration 1764001800).
+		slices.SortStableFunc(newValues, func(x, y newValue) int {
+			if c := strings.Compare(x.contact, y.contact); c != 0 {
 				return c
 			}
-			return strings.Compare(x.v.value, y.v.value)
+			return strings.Compare(x.v.name, y.v.name)
 		})
 		for _, nv := range newValues {
 			if err := newCF.add(e.ids.next(), nv.contact, nv.v.name, nv.v.value, nv.v.typ, now, now); err != nil {

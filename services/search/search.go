@@ -440,31 +440,29 @@ func parseDate(s string, bad func(string) error) (any, error) {
 // check is written exactly as that index's expression, so the condition is
 // also a range of the index led by the workspace: it can be counted and
 // walked in O(matches), and the planner may start from it. Without one (a
-// multiselect field, or past the index cap) the EAV rows give the candidate
-// ids instead, through their (field_name, field_value) index.
+// multiselect field, past the index cap, or a workspace below the index
+// threshold) it is a check of each of the workspace's contacts: the global
+// EAV value indexes (field_name, field_value) that once gave candidate ids
+// were dropped by migration 1764001800 (every workspace's values in one index
+// cost every import a random insert per value; issue 18).
 func (b *sqlBuilder) customCondition(f Filter, d fieldDef) error {
-	n := b.param(f.Field)
 	x := customfields.ValueExpr("c", f.Field)
 	xi := x + ` COLLATE NOCASE` // as the value index is declared
 	indexed := b.valueIdx[f.Field] && d.Type != "multiselect"
-	add := func(check, eav string) {
+	add := func(check string) {
 		c := cond{check: check}
 		if indexed {
 			c.index = customfields.ValueIndexName(b.ws, f.Field)
-		} else if eav != "" {
-			c.idset = `SELECT v.contact FROM custom_fields v WHERE v.field_name = ` + n + ` AND ` + eav
-			c.what = "cf." + f.Field
-			c.probe = `SELECT count(*) FROM (` + c.idset + ` LIMIT {:cap})`
 		}
 		b.conds = append(b.conds, c)
 	}
 	switch f.Op {
 	case "empty":
-		add(x+` IS NULL`, "")
+		add(x + ` IS NULL`)
 		return nil
 	case "notempty":
 		b.nonNull[f.Field] = true
-		add(x+` IS NOT NULL`, "")
+		add(x + ` IS NOT NULL`)
 		return nil
 	}
 	v, err := customValue(f, d)
@@ -483,11 +481,7 @@ func (b *sqlBuilder) customCondition(f Filter, d fieldDef) error {
 		b.conds = append(b.conds, cond{check: `instr(lower(` + x + `), lower(` + p + `)) > 0`})
 	case d.Type == "number" || d.Type == "date":
 		p := b.param(v)
-		eav := `v.field_type = 'number' AND CAST(v.field_value AS REAL) ` + cmp + ` ` + p
-		if d.Type == "date" {
-			eav = `v.field_value ` + cmp + ` ` + p // YYYY-MM-DD orders as text
-		}
-		add("", eav)
+		add("")
 		c := &b.conds[len(b.conds)-1]
 		bound := xi + ` ` + cmp + ` ` + p
 		switch f.Op {
@@ -516,16 +510,16 @@ func (b *sqlBuilder) customCondition(f Filter, d fieldDef) error {
 		// stored as a JSON list in the definition's spelling: match the
 		// quoted option so "gold" never matches "golden"
 		p := b.param(v)
-		add(`instr(`+x+`, json_quote(`+p+`)) > 0`, `instr(v.field_value, json_quote(`+p+`)) > 0`)
+		add(`instr(` + x + `, json_quote(` + p + `)) > 0`)
 	case d.Type == "boolean":
 		bv := 0 // the copy holds JSON true/false, which json_extract reads as 1/0
 		if v == "true" {
 			bv = 1
 		}
-		add(xi+` = `+b.param(bv), `v.field_value = `+b.param(v))
+		add(xi + ` = ` + b.param(bv))
 	case d.Type == "text":
 		p := b.param(v)
-		add(xi+` = `+p, `v.field_value = `+p+` COLLATE NOCASE`)
+		add(xi + ` = ` + p)
 	default:
 		// select, email, url, phone compare exactly. The NOCASE equality
 		// finds them in the index; a second, exact test (which reads the
@@ -546,7 +540,7 @@ func (b *sqlBuilder) customCondition(f Filter, d fieldDef) error {
 		if exact {
 			check += ` AND ` + x + ` = ` + p
 		}
-		add(check, `v.field_value = `+p)
+		add(check)
 	}
 	return nil
 }

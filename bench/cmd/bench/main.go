@@ -14,13 +14,17 @@
 // to this file), BENCH_KEEP=1 (keep the run's data directory), BENCH_SINK_BIN
 // (bin/smtpsink), BENCH_ONLY=send (only the cold start, idle RSS and the
 // send rows), BENCH_ONLY=backup (only the cold start, idle RSS, footprint and
-// backup rows), BENCH_IDLE_SECONDS (the idle disk-writes window, 60).
+// backup rows), BENCH_ONLY=list (only the cold start, idle RSS and the list
+// rows, the JS SDK's getList among them), BENCH_ONLY=import (only the cold
+// start, idle RSS and the CLI import with its sqlite3 baseline),
+// BENCH_IDLE_SECONDS (the idle disk-writes window, 60).
 package main
 
 import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -34,7 +38,7 @@ type config struct {
 	Dir, Bin, PlainBin         string
 	SinkBin                    string // bench/cmd/smtpsink, the send benchmark's SMTP server
 	SQLite3, Out               string
-	Only                       string // "send" or "backup": only the cold start, idle RSS and those rows (BENCH_ONLY)
+	Only                       string // "send", "backup", "list" or "import": only the cold start, idle RSS and those rows (BENCH_ONLY)
 	Keep                       bool
 }
 
@@ -74,8 +78,8 @@ func loadConfig() config {
 		Out:      os.Getenv("BENCH_OUT"),
 		Keep:     os.Getenv("BENCH_KEEP") == "1",
 	}
-	if c.Only != "" && c.Only != "send" && c.Only != "backup" {
-		fmt.Fprintf(os.Stderr, "bench: BENCH_ONLY=%q: the subsets are \"send\" and \"backup\"\n", c.Only)
+	if !slices.Contains([]string{"", "send", "backup", "list", "import"}, c.Only) {
+		fmt.Fprintf(os.Stderr, "bench: BENCH_ONLY=%q: the subsets are \"send\", \"backup\", \"list\" and \"import\"\n", c.Only)
 		os.Exit(2)
 	}
 	if c.N < 1 || c.Conns < 1 || c.LatConns < 1 || c.Window <= 0 {

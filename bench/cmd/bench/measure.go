@@ -108,6 +108,23 @@ func (b *bench) list() {
 	}
 	b.add(row{"server RSS under the list load (peak)", mb(peak), "≤ 120 MB", bl, rat, verdict(peak > 0 && peak <= 120*1024)})
 	route.rows(b, withTotal)
+	b.sdkList()
+}
+
+// sdkList: the JS SDK's own pb.collection('contacts').getList(1, 50) — the
+// request it sends (page and perPage, no filter or sort; the total
+// included) — against the same request on the rule-less plain collection.
+func (b *bench) sdkList() {
+	p := func(coll string) func(int, int) string {
+		path := "/api/collections/" + coll + "/records?page=1&perPage=50"
+		return func(int, int) string { return path }
+	}
+	sdk := b.loadRun(b.cfg.Conns, p("contacts"))
+	plain := b.loadRun(b.cfg.Conns, p(b.m.PlainCollection))
+	r := sdk.RPS() / plain.RPS()
+	b.add(row{"JS SDK `getList(1, 50)` on contacts (with total, no filter or sort)", throughput(sdk),
+		"≥ the rule-less collection, same server", "plain collection, same request: " + throughput(plain), ratio(r),
+		verdict(r >= 1 && sdk.Errors == 0)})
 }
 
 // routeResult is the search route's list run.

@@ -99,8 +99,10 @@ func run(cfg config, dsDir string, m *gen.Manifest) error {
 	// the CLI import writes the data directory directly: before the server
 	// starts, so the two never compete for the writer
 	only := cfg.Only != ""
-	if !only {
+	if !only || cfg.Only == "import" {
 		b.importCLI()
+	}
+	if !only {
 		// stock PocketBase on the same data directory, before ours: the
 		// baselines of cold start, memory and the plain list
 		b.plain = b.plainServer()
@@ -143,12 +145,15 @@ func run(cfg config, dsDir string, m *gen.Manifest) error {
 		b.export()
 		b.checkImported()
 	}
+	if cfg.Only == "list" {
+		b.list()
+	}
 	if footprint {
 		b.backupUnderWrites() // backup.go: on the data set before the sends grow it
 	}
 	// last: the two campaigns write 2 × N ledger rows, N outbox messages
 	// and 2 × N timeline entries into the Bench workspace
-	if cfg.Only != "backup" {
+	if cfg.Only == "" || cfg.Only == "send" {
 		b.send()
 	}
 	if footprint {
