@@ -43,6 +43,8 @@ func registerProviders(app core.App, crm *crmRoutes, now func() time.Time) {
 	// the unsubscribe links of what these providers send (public, outside
 	// /api/crm: hooks/unsubscribe.go)
 	registerUnsubscribe(app, now)
+	// their webhooks (public, signed: hooks/webhooks.go)
+	registerWebhooks(app, now)
 	store := settings.New(app)
 
 	access := func(e *core.RequestEvent, c caller) (string, string, error) {
