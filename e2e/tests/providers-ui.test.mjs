@@ -12,11 +12,14 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { URL, superuser, impersonate, launch, openAt } from '../ui-helpers.mjs';
 import { fixtures } from '../campaign-fixtures.mjs';
+import { configured } from '../secrets.mjs';
 
 assert.ok(URL, 'PICRM_URL is not set: run the tests through run.mjs');
 
 const tag = `pv${Date.now().toString(36)}`;
 const MG_KEY = `key-e2e-${tag}-never-shown`;
+const TW_TOKEN = 'e2etoken' + tag;
+configured(MG_KEY, TW_TOKEN);
 let su, fx, mona, viewer, browser, fake;
 const problems = [];
 const received = [];
@@ -88,7 +91,7 @@ uiTest('Monalisa sets Twilio up; its default limit is in segments', async () => 
   await p.getByRole('form', { name: 'Twilio settings' }).waitFor();
   assert.match(await p.getByTestId('provider-default-limits').textContent(), /1 segments a second/);
   await p.getByLabel('Account SID').fill('AC0123456789abcdef0123456789abcdef');
-  await p.getByLabel('Auth token').fill('e2etoken' + tag);
+  await p.getByLabel('Auth token').fill(TW_TOKEN);
   await p.getByRole('button', { name: 'Save' }).click();
   await p.getByText('a from number or a messaging_service_sid is required', { exact: true }).waitFor();
   await p.getByLabel('From number').fill('+15017122661');
