@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -19,6 +20,18 @@ import (
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 )
+
+// webhook_tokens are written by the webhook with raw SQL (the server's own
+// replay record, no API rules); a superuser's write through the API is
+// audited like any other.
+func init() {
+	auditCases["webhook_tokens"] = auditCase{
+		create: func(f *auditFixture) map[string]any {
+			return map[string]any{"workspace": f.ws.Id, "provider": "mailgun", "token": fmt.Sprintf("tok%d", f.next()), "expires_at": "2026-12-01 12:00:00.000Z"}
+		},
+		update: map[string]any{"token": "tok-changed"},
+	}
+}
 
 type hookFix struct {
 	f         *aiFixture
