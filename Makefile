@@ -8,7 +8,7 @@ DATA_DIR ?= pb_data
 HTTP     ?= 127.0.0.1:8090
 LDFLAGS  := -s -w
 
-.PHONY: run build build-pi pi-bundle pi-test install-pi test test-go test-js lint ui clean bench bench-smoke bench-tools bench-render crash-test
+.PHONY: run build build-pi pi-bundle pi-test install-pi test test-go test-js e2e-deps lint ui clean bench bench-smoke bench-tools bench-render crash-test
 
 ## run: build, seed the demo data when it is missing, serve on $(HTTP)
 run: build
@@ -61,13 +61,17 @@ install-pi: build
 ## real server, then the arm64 binary under qemu
 test: test-go test-js pi-test
 
+# e2e's node modules: the browser tests' and Prism, which the Go tests of the
+# Mailgun and Twilio senders start (internal/prismtest fails without it)
+e2e-deps:
+	cd e2e && npm ci --no-audit --no-fund
+
 # after build: the crash trials (internal/crashtest) run the real binary
-test-go: build
+test-go: build e2e-deps
 	go vet ./...
 	go test -count=1 -timeout 30m ./...
 
-test-js: build
-	cd e2e && npm ci --no-audit --no-fund
+test-js: build e2e-deps
 	cd e2e && BIN=../$(BIN) node run.mjs
 
 ## crash-test: a real pi-crm serve killed with SIGKILL at random moments of a

@@ -15,7 +15,7 @@
 // could not be prepared. The server's log is printed whenever something failed.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, existsSync, readFileSync, appendFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -62,6 +62,7 @@ function testFiles() {
 let serverLog = '';
 function appendLog(chunk) {
   serverLog += chunk.toString();
+  if (dataDir) appendFileSync(join(dataDir, 'server-output.log'), chunk);
   if (serverLog.length > MAX_LOG) serverLog = serverLog.slice(-MAX_LOG);
 }
 
@@ -179,17 +180,40 @@ async function main() {
   }
   log(`server up at ${url}; running ${files.length} test file(s)`);
 
-  const code = await runTests(files, {
+  // tests that configure a secret (a provider's key, token or password)
+  // write it here, one a line (../secrets.mjs); after the suite the server's
+  // output and its log database must hold none of them
+  const secretsFile = join(dataDir, 'configured-secrets.txt');
+  const code0 = await runTests(files, {
     ...process.env,
+    PICRM_SECRETS_FILE: secretsFile,
     PICRM_URL: url,
     PICRM_PASSWORD: PASSWORD,
     PICRM_CHROMIUM: process.env.PICRM_CHROMIUM || '/usr/bin/chromium',
   });
+  const code = code0 || secretsInLogs(secretsFile);
   if (code !== 0) {
     log(`tests failed (exit code ${code})`);
     printServerLog();
   }
   return code;
+}
+
+// secretsInLogs: 1 when a secret a test configured appears in the server's
+// output or in its log database (pb_data/auxiliary.db, PocketBase's _logs).
+function secretsInLogs(file) {
+  if (!existsSync(file)) return 0;
+  const secrets = [...new Set(readFileSync(file, 'utf8').split('\n').filter((s) => s.length >= 8))];
+  const output = existsSync(join(dataDir, 'server-output.log')) ? readFileSync(join(dataDir, 'server-output.log'), 'latin1') : '';
+  const aux = join(dataDir, 'auxiliary.db');
+  const logs = existsSync(aux) ? readFileSync(aux, 'latin1') : '';
+  let found = 0;
+  for (const s of secrets) {
+    if (output.includes(s)) { log(`a configured secret (${s.slice(0, 4)}…) is in the server's output`); found = 1; }
+    if (logs.includes(s)) { log(`a configured secret (${s.slice(0, 4)}…) is in the server's log database`); found = 1; }
+  }
+  log(`${secrets.length} configured secret(s) looked for in the server's output and log database: ${found ? 'FOUND' : 'none found'}`);
+  return found;
 }
 
 // Interrupted (Ctrl-C, CI timeout): stop the tests and the server, remove the dir.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/mail"
+	"regexp"
 	"strings"
 	"time"
 
@@ -19,9 +20,11 @@ import (
 )
 
 var (
-	errProvidersAdminOnly = apperr.Forbidden("provider_settings_forbidden", "Only the workspace's owners and admins manage its sending providers")
-	errProviderBody       = apperr.BadRequest(providers.CodeSettingsInvalid, `Send {"from": "…", "rate_per_second"?: 0, "daily_limit"?: 0} (smtp adds "host", "port", "tls": "none"|"starttls"|"tls", "username", "password", "reply_to")`)
-	errProviderTestBody   = apperr.BadRequest(providers.CodeTestInvalid, `Send {"to": "you@example.com"}`).With("fields", map[string]string{"to": "an email address"})
+	errProvidersAdminOnly  = apperr.Forbidden("provider_settings_forbidden", "Only the workspace's owners and admins manage its sending providers")
+	errProviderBody        = apperr.BadRequest(providers.CodeSettingsInvalid, `Send a JSON object of the provider's fields: {"from": "…", "rate_per_second"?: 0, "daily_limit"?: 0, …} (GET …/providers lists each provider's fields)`)
+	errProviderTestBody    = apperr.BadRequest(providers.CodeTestInvalid, `Send {"to": "you@example.com"}`).With("fields", map[string]string{"to": "an email address"})
+	errProviderSMSTest     = apperr.BadRequest(providers.CodeTestInvalid, `Send {"to": "+15551234567"}`).With("fields", map[string]string{"to": "a phone number in E.164"})
+	errProviderDefaultBody = apperr.BadRequest(providers.CodeDefaultInvalid, `Send {"name": "outbox"|"smtp"|"mailgun"|…}`).With("fields", map[string]string{"name": "a provider's name"})
 )
 
 // providerTestTimeout bounds one test message.
@@ -30,15 +33,18 @@ const providerTestTimeout = 30 * time.Second
 // ActionProviderTest is the audit action of a provider's test message.
 const ActionProviderTest = "provider.test"
 
-// registerProviders binds the sending providers' settings (outbox, smtp) of a
-// workspace: owners and admins, key scope admin. The SMTP password is
-// write-only (services/settings keeps it encrypted): no answer, log line or
-// audit entry holds it. /providers/ai is its own, more specific route
+// registerProviders binds the sending providers' settings of a workspace
+// (services/providers' registry: outbox, smtp, mailgun, gmail, microsoft365,
+// twilio), the list and the default provider: owners and admins, key scope
+// admin. Secrets are write-only (services/settings keeps them encrypted): no
+// answer, log line or audit entry holds one. /providers/ai is its own, more specific route
 // (hooks/ai.go): the mux sends "ai" there, every other name here.
 func registerProviders(app core.App, crm *crmRoutes, now func() time.Time) {
 	// the unsubscribe links of what these providers send (public, outside
 	// /api/crm: hooks/unsubscribe.go)
 	registerUnsubscribe(app, now)
+	// their webhooks (public, signed: hooks/webhooks.go)
+	registerWebhooks(app, now)
 	store := settings.New(app)
 
 	access := func(e *core.RequestEvent, c caller) (string, string, error) {
@@ -53,13 +59,52 @@ func registerProviders(app core.App, crm *crmRoutes, now func() time.Time) {
 		}
 		return ws, name, nil
 	}
-	view := func(app core.App, ws, name string) (providers.View, error) {
+	view := func(app core.App, ws, name string) (map[string]any, error) {
 		l, err := providers.Load(store.WithApp(app), ws, name)
 		if err != nil {
-			return providers.View{}, err
+			return nil, err
 		}
 		return l.View(providers.Default(app, ws) == name), nil
 	}
+
+	// the list: every provider's view and its schema (fields, hints, default
+	// limits), the workspace's default
+	crm.add(http.MethodGet, "/workspaces/{id}/providers", apikeys.ScopeAdmin, func(e *core.RequestEvent, c caller) error {
+		ws := e.Request.PathValue("id")
+		if _, err := c.Require(e.App, ws, tenancy.RoleAdmin, errProvidersAdminOnly); err != nil {
+			return err
+		}
+		def := providers.Default(e.App, ws)
+		items := []map[string]any{}
+		for _, p := range providers.All() {
+			l, err := providers.Load(store.WithApp(e.App), ws, p.Name)
+			if err != nil {
+				return err
+			}
+			v := l.View(def == p.Name)
+			v["schema"] = providers.SchemaOf(p)
+			items = append(items, v)
+		}
+		return e.JSON(http.StatusOK, map[string]any{"default": def, "items": items})
+	})
+
+	// the default provider of new campaigns: {"name": "mailgun"}
+	crm.add(http.MethodPut, "/workspaces/{id}/providers/default", apikeys.ScopeAdmin, func(e *core.RequestEvent, c caller) error {
+		ws := e.Request.PathValue("id")
+		if _, err := c.Require(e.App, ws, tenancy.RoleAdmin, errProvidersAdminOnly); err != nil {
+			return err
+		}
+		var in struct {
+			Name string `json:"name"`
+		}
+		if err := e.BindBody(&in); err != nil || in.Name == "" {
+			return errProviderDefaultBody
+		}
+		if err := providers.SetDefault(e.App, ws, in.Name, c.Actor); err != nil {
+			return err
+		}
+		return e.JSON(http.StatusOK, map[string]any{"default": providers.Default(e.App, ws)})
+	})
 
 	crm.add(http.MethodGet, "/workspaces/{id}/providers/{name}", apikeys.ScopeAdmin, func(e *core.RequestEvent, c caller) error {
 		ws, name, err := access(e, c)
@@ -107,9 +152,19 @@ func registerProviders(app core.App, crm *crmRoutes, now func() time.Time) {
 		if err := e.BindBody(&in); err != nil {
 			return errProviderTestBody
 		}
-		to, err := mail.ParseAddress(strings.TrimSpace(in.To))
-		if err != nil || len(in.To) > 320 {
-			return errProviderTestBody
+		channel := providers.Get(name).Channel
+		var addr string
+		if channel == "sms" {
+			addr = strings.TrimSpace(in.To)
+			if !e164.MatchString(addr) {
+				return errProviderSMSTest
+			}
+		} else {
+			to, err := mail.ParseAddress(strings.TrimSpace(in.To))
+			if err != nil || len(in.To) > 320 {
+				return errProviderTestBody
+			}
+			addr = to.Address
 		}
 		sender, _, err := providers.Open(e.App, ws, name)
 		if err != nil {
@@ -119,9 +174,9 @@ func registerProviders(app core.App, crm *crmRoutes, now func() time.Time) {
 		ctx, cancel := context.WithTimeout(e.Request.Context(), providerTestTimeout)
 		defer cancel()
 		start := now()
-		res, sendErr := sender.Send(ctx, providerTestMessage(ws, name, to.Address))
+		res, sendErr := sender.Send(ctx, providerTestMessage(ws, name, channel, addr))
 		latency := now().Sub(start)
-		details := map[string]any{"provider": name, "to": to.Address, "ok": sendErr == nil}
+		details := map[string]any{"provider": name, "to": addr, "ok": sendErr == nil}
 		if sendErr != nil {
 			details["error"] = sendErr.Error()
 		} else {
@@ -140,12 +195,19 @@ func registerProviders(app core.App, crm *crmRoutes, now func() time.Time) {
 			return apperr.New(http.StatusBadGateway, providers.CodeTestFailed, "The test message was not sent: "+sendErr.Error()).
 				With("provider", name).With("error", sendErr.Error()).With("permanent", permanent)
 		}
-		return e.JSON(http.StatusOK, map[string]any{"provider": name, "to": to.Address, "message_id": res.ProviderMessageID,
+		return e.JSON(http.StatusOK, map[string]any{"provider": name, "to": addr, "message_id": res.ProviderMessageID,
 			"latency_ms": latency.Milliseconds()})
 	})
 }
 
-func providerTestMessage(ws, name, to string) senders.Message {
+// e164 is a test SMS's number.
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
+func providerTestMessage(ws, name, channel, to string) senders.Message {
+	if channel == "sms" {
+		return senders.Message{Workspace: ws, Channel: "sms", To: to, Test: true,
+			Text: "pi-crm test message through the " + name + " provider: the set-up works."}
+	}
 	return senders.Message{
 		Workspace: ws, Channel: "email", To: to, Test: true,
 		Subject: "pi-crm test message (" + name + ")",

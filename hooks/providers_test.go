@@ -150,8 +150,8 @@ func TestProviderSettings(t *testing.T) {
 	}
 
 	// unknown provider: 404 provider_unknown; the AI route still answers
-	wantCode(t, do("GET", base+"mailgun", f.owner, nil), http.StatusNotFound, "provider_unknown")
-	wantCode(t, do("PUT", base+"mailgun", f.owner, map[string]any{}), http.StatusNotFound, "provider_unknown")
+	wantCode(t, do("GET", base+"fax", f.owner, nil), http.StatusNotFound, "provider_unknown")
+	wantCode(t, do("PUT", base+"fax", f.owner, map[string]any{}), http.StatusNotFound, "provider_unknown")
 	if res := do("GET", base+"ai", f.owner, nil); res.Status != 200 || res.JSON()["has_api_key"] == nil || res.JSON()["configured"] != false {
 		t.Errorf("ai: %d %s", res.Status, res.Body)
 	}

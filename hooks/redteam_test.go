@@ -551,6 +551,10 @@ func rtCustomRoutesRestrictedKey(t *testing.T, f *rtFix) {
 		{"POST", "/api/crm/workspaces/" + f.P.Id + "/invitations", map[string]any{"email": "x@example.com", "role": "admin"}},
 		{"POST", "/api/crm/workspaces/" + f.P.Id + "/members", map[string]any{"email": "x@example.com", "role": "admin"}},
 		{"POST", "/api/crm/invitations/" + inv.Id + "/revoke", nil},
+		{"GET", "/api/crm/workspaces/" + f.P.Id + "/providers", nil},
+		{"PUT", "/api/crm/workspaces/" + f.P.Id + "/providers/default", map[string]any{"name": "outbox"}},
+		{"GET", "/api/crm/workspaces/" + f.P.Id + "/providers/smtp", nil},
+		{"PUT", "/api/crm/workspaces/" + f.P.Id + "/providers/outbox", map[string]any{"from": "x@example.com"}},
 		{"POST", "/api/crm/api-keys", map[string]any{"description": "x", "scopes": []string{"admin"}, "workspace": f.P.Id}},
 		{"POST", "/api/crm/api-keys", map[string]any{"description": "x", "scopes": []string{"admin"}, "workspace": ""}},
 	}

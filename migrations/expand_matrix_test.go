@@ -261,6 +261,7 @@ func newWorld(t *testing.T) *world {
 		add("outbox_messages", map[string]any{"workspace": ws.Id, "campaign": camp.Id, "delivery": delivery.Id, "contact": contacts[0].Id,
 			"to": contacts[0].GetString("primary_email"), "subject": "Out " + label, "text": "secret text " + label})
 		add("provider_daily_counts", map[string]any{"workspace": ws.Id, "provider": "outbox", "day": "2026-12-01", "count": 7})
+		add("webhook_tokens", map[string]any{"workspace": ws.Id, "provider": "mailgun", "token": "tok-" + lw, "expires_at": "2026-12-01 12:00:00.000Z"})
 		add("suppressions", map[string]any{"workspace": ws.Id, "channel": "email", "address": "supp." + lw + "@example.org", "reason": "unsubscribe"})
 		add("communication_logs", map[string]any{"workspace": ws.Id, "contact": contacts[0].Id, "type": "note", "content": "note " + label})
 		add("ai_insights", map[string]any{"user": a.Id, "workspace": ws.Id, "type": "summary", "content": "insight " + label, "confidence": 0.5})

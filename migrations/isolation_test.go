@@ -248,6 +248,16 @@ func cases() []collectionCase {
 			allowed: ops(nobody, nobody, nobody, nobody),
 		},
 		{
+			name: "webhook_tokens",
+			target: func(f *fixture) *core.Record {
+				return f.env.Create("webhook_tokens", map[string]any{"workspace": f.w.Id, "provider": "mailgun",
+					"token": fmt.Sprintf("tok%d", f.next()), "expires_at": "2026-12-01 12:00:00.000Z"})
+			},
+			create:  nil,
+			update:  map[string]any{"token": "changed"},
+			allowed: ops(nobody, nobody, nobody, nobody),
+		},
+		{
 			name: "suppressions",
 			target: func(f *fixture) *core.Record {
 				return f.env.Create("suppressions", map[string]any{"workspace": f.w.Id, "channel": "email", "address": fmt.Sprintf("s%d@example.org", f.next()), "reason": "unsubscribe"})

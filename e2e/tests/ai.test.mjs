@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import PocketBase from 'pocketbase';
 import { startAIFake } from '../ai-fake.mjs';
 import { expectError } from '../expect.mjs';
+import { configured } from '../secrets.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const URL = process.env.PICRM_URL;
@@ -23,6 +24,7 @@ const PASSWORD = process.env.PICRM_PASSWORD || 'pi-crm-demo';
 const SPEC = resolve(process.env.PICRM_SPECS || join(here, '..', 'specs'), 'openai_chat_completions.trimmed.yaml');
 const PRISM = join(here, '..', 'node_modules', '.bin', 'prism');
 const API_KEY = 'sk-e2e-never-shown-7d1f0c';
+configured(API_KEY);
 
 assert.ok(URL, 'PICRM_URL is not set: run the tests through run.mjs');
 

@@ -63,8 +63,8 @@ var readableByAnyKey = map[string]bool{"workspaces": true, "workspace_members": 
 // deliberately (a test fails otherwise).
 // ai_usage (tokens spent per call) is read by owners and admins, as the audit log.
 var adminOnly = map[string]bool{"system_settings": true, "audit_logs": true, "api_keys": true, "workspace_invitations": true, "ai_usage": true,
-	// the server's own daily send counts: no API rules at all
-	"provider_daily_counts": true}
+	// the server's own daily send counts and seen webhook tokens: no API rules at all
+	"provider_daily_counts": true, "webhook_tokens": true}
 
 // Classified reports whether a collection has a deliberate scope rule.
 func Classified(collection string) bool {

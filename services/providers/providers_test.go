@@ -2,6 +2,7 @@ package providers_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,18 +17,28 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 )
 
-func ptr[T any](v T) *T { return &v }
+// input is a PUT body as the route decodes it.
+func input(kv map[string]any) providers.Input {
+	in := providers.Input{}
+	for k, v := range kv {
+		raw, err := json.Marshal(v)
+		if err != nil {
+			panic(err)
+		}
+		in[k] = raw
+	}
+	return in
+}
 
 func TestValidate(t *testing.T) {
-	s, secrets, err := providers.Validate("smtp", providers.Input{From: ptr("Shop <news@shop.example>"), Host: ptr("smtp.shop.example"),
-		TLS: ptr("tls"), Username: ptr("u"), Password: ptr("p w "), RatePerSecond: ptr(2.5), DailyLimit: ptr(500)})
+	s, secrets, err := providers.Validate("smtp", input(map[string]any{"from": "Shop <news@shop.example>", "host": "smtp.shop.example", "tls": "tls", "username": "u", "password": "p w ", "rate_per_second": 2.5, "daily_limit": 500}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Port != 465 || s.Concurrency != providers.DefaultSMTPConcurrent || secrets["password"] != "p w " || s.RatePerSecond != 2.5 {
+	if s["port"] != 465 || s["concurrency"] != providers.DefaultSMTPConcurrent || secrets["password"] != "p w " || s["rate_per_second"] != 2.5 {
 		t.Errorf("%+v %v", s, secrets)
 	}
-	if s, _, err := providers.Validate("outbox", providers.Input{}); err != nil || s.From != "" {
+	if s, _, err := providers.Validate("outbox", input(map[string]any{})); err != nil || s["from"] != "" {
 		t.Errorf("outbox without settings: %v", err)
 	}
 	for _, tc := range []struct {
@@ -35,19 +46,19 @@ func TestValidate(t *testing.T) {
 		in    providers.Input
 		field string
 	}{
-		{"smtp", providers.Input{Host: ptr("h")}, "from"},
-		{"smtp", providers.Input{From: ptr("a@b.example")}, "host"},
-		{"smtp", providers.Input{From: ptr("a@b.example"), Host: ptr("smtp://h")}, "host"},
-		{"smtp", providers.Input{From: ptr("a@b.example"), Host: ptr("h:25")}, "host"},
-		{"smtp", providers.Input{From: ptr("nope"), Host: ptr("h")}, "from"},
-		{"smtp", providers.Input{From: ptr("a@b.example"), Host: ptr("h"), TLS: ptr("ssl")}, "tls"},
-		{"smtp", providers.Input{From: ptr("a@b.example"), Host: ptr("h"), Port: ptr(70000)}, "port"},
-		{"smtp", providers.Input{From: ptr("a@b.example"), Host: ptr("h"), Password: ptr("a\nb")}, "password"},
-		{"smtp", providers.Input{From: ptr("a@b.example"), Host: ptr("h"), ReplyTo: ptr("x")}, "reply_to"},
-		{"smtp", providers.Input{From: ptr("a@b.example"), Host: ptr("h"), Concurrency: ptr(0)}, "concurrency"},
-		{"outbox", providers.Input{RatePerSecond: ptr(-1.0)}, "rate_per_second"},
-		{"outbox", providers.Input{DailyLimit: ptr(-1)}, "daily_limit"},
-		{"outbox", providers.Input{Host: ptr("h")}, "host"},
+		{"smtp", input(map[string]any{"host": "h"}), "from"},
+		{"smtp", input(map[string]any{"from": "a@b.example"}), "host"},
+		{"smtp", input(map[string]any{"from": "a@b.example", "host": "smtp://h"}), "host"},
+		{"smtp", input(map[string]any{"from": "a@b.example", "host": "h:25"}), "host"},
+		{"smtp", input(map[string]any{"from": "nope", "host": "h"}), "from"},
+		{"smtp", input(map[string]any{"from": "a@b.example", "host": "h", "tls": "ssl"}), "tls"},
+		{"smtp", input(map[string]any{"from": "a@b.example", "host": "h", "port": 70000}), "port"},
+		{"smtp", input(map[string]any{"from": "a@b.example", "host": "h", "password": "a\nb"}), "password"},
+		{"smtp", input(map[string]any{"from": "a@b.example", "host": "h", "reply_to": "x"}), "reply_to"},
+		{"smtp", input(map[string]any{"from": "a@b.example", "host": "h", "concurrency": 0}), "concurrency"},
+		{"outbox", input(map[string]any{"rate_per_second": -1.0}), "rate_per_second"},
+		{"outbox", input(map[string]any{"daily_limit": -1}), "daily_limit"},
+		{"outbox", input(map[string]any{"host": "h"}), "host"},
 	} {
 		_, _, err := providers.Validate(tc.name, tc.in)
 		var e *apperr.Error
@@ -59,7 +70,7 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%s: fields %v, want %s", tc.name, e.Details["fields"], tc.field)
 		}
 	}
-	_, _, err = providers.Validate("mailgun", providers.Input{})
+	_, _, err = providers.Validate("fax", input(map[string]any{}))
 	var e *apperr.Error
 	if !errorsAs(err, &e) || e.Code != providers.CodeUnknown {
 		t.Errorf("unknown: %v", err)
@@ -100,8 +111,7 @@ func TestOpenAndDefault(t *testing.T) {
 
 	srv := smtptest.Start(t, smtptest.Options{TLS: "starttls", Username: "u", Password: "pw"})
 	store := settings.New(app)
-	st, secrets, err := providers.Validate("smtp", providers.Input{From: ptr("Shop <news@shop.example>"), Host: ptr(srv.Host), Port: ptr(srv.Port),
-		TLS: ptr("starttls"), Username: ptr("u"), Password: ptr("pw"), RatePerSecond: ptr(5.0), DailyLimit: ptr(100), Concurrency: ptr(2)})
+	st, secrets, err := providers.Validate("smtp", input(map[string]any{"from": "Shop <news@shop.example>", "host": srv.Host, "port": srv.Port, "tls": "starttls", "username": "u", "password": "pw", "rate_per_second": 5.0, "daily_limit": 100, "concurrency": 2}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,6 +73,7 @@ type Options struct {
 	FlushEvery       time.Duration // counters written at most this often during a pass (1 s)
 	ScheduleEvery    time.Duration // the scheduler loop's period (5 s)
 	IdleWake         time.Duration // longest sleep of a runner between passes (5 s)
+	SettleAfter      time.Duration // an unknown row is looked up at the provider this long after (DefaultSettleAfter)
 }
 
 func (o *Options) defaults() {
@@ -396,6 +397,9 @@ func (e *Engine) Pass(ctx context.Context, id string) (PassResult, error) {
 	if err := e.recoverCampaign(id, p.tx != nil); err != nil {
 		return PassResult{}, mat.end(err)
 	}
+	if err := e.settle(ctx, c, p); err != nil {
+		return PassResult{}, err
+	}
 	var res PassResult
 	var done bool
 	for {
@@ -430,6 +434,10 @@ func (e *Engine) Pass(ctx context.Context, id string) (PassResult, error) {
 	}
 	if open {
 		return PassResult{Next: next}, nil
+	}
+	// unknown rows still to be looked up at the provider (settle.go)
+	if at, ok, err := e.settleDue(c, p); err != nil || ok {
+		return PassResult{Next: at}, err
 	}
 	return PassResult{Done: true}, e.finish(id)
 }

@@ -36,10 +36,15 @@ export const OPS = [
   { op: 'lt', label: '<' }, { op: 'lte', label: '≤' }, { op: 'empty', label: 'is empty' }, { op: 'notempty', label: 'is not empty' },
 ];
 export const NO_VALUE_OPS = ['empty', 'notempty'];
+// channel: the campaigns a provider sends (none: every campaign)
 export const PROVIDERS = [
   { name: '', label: "The workspace's default (outbox unless set)" },
   { name: 'outbox', label: 'Outbox (kept here, nothing leaves)' },
-  { name: 'smtp', label: 'SMTP' },
+  { name: 'smtp', label: 'SMTP', channel: 'email' },
+  { name: 'mailgun', label: 'Mailgun', channel: 'email' },
+  { name: 'gmail', label: 'Google Workspace (Gmail)', channel: 'email' },
+  { name: 'microsoft365', label: 'Microsoft 365', channel: 'email' },
+  { name: 'twilio', label: 'Twilio (SMS)', channel: 'sms' },
 ];
 
 export function emptySegment() {
@@ -112,6 +117,8 @@ export const retry = (id, statuses) => post(`/api/crm/campaigns/${enc(id)}/retry
 export const providerSettings = (ws, name) => pb.send(`/api/crm/workspaces/${enc(ws)}/providers/${enc(name)}`, { method: 'GET' });
 export const saveProviderSettings = (ws, name, body) =>
   pb.send(`/api/crm/workspaces/${enc(ws)}/providers/${enc(name)}`, { method: 'PUT', body });
+export const providersList = (ws) => pb.send(`/api/crm/workspaces/${enc(ws)}/providers`, { method: 'GET' });
+export const setDefaultProvider = (ws, name) => pb.send(`/api/crm/workspaces/${enc(ws)}/providers/default`, { method: 'PUT', body: { name } });
 export const testProvider = (ws, name, to) => post(`/api/crm/workspaces/${enc(ws)}/providers/${enc(name)}/test`, { to });
 
 // ---- approvals, ledger, outbox ----
