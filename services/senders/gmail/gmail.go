@@ -200,7 +200,7 @@ func New(cfg Config) (*Sender, error) {
 	}
 
 	for i, src := range sources {
-		client := &http.Client{Transport: &oauth2.Transport{Source: oauth2.ReuseTokenSource(nil, src.ts), Base: hc.Transport},
+		client := &http.Client{Transport: &oauth2.Transport{Source: oauth2.ReuseTokenSource(nil, src.ts), Base: remote.Transport{Base: hc.Transport}},
 			Timeout: hc.Timeout, CheckRedirect: hc.CheckRedirect, Jar: hc.Jar}
 		opts := []option.ClientOption{option.WithHTTPClient(client)}
 		if base != "" {
@@ -268,7 +268,7 @@ func (s *Sender) Send(ctx context.Context, m senders.Message) (senders.Result, e
 		return senders.Result{}, senders.Permanent(fmt.Errorf("gmail: %w", err))
 	}
 
-	tctx, written := remote.Trace(ctx)
+	tctx, written := remote.Track(ctx)
 	sent, err := s.send.Users.Messages.Send("me", &gm.Message{Raw: base64.URLEncoding.EncodeToString(raw)}).Context(tctx).Do()
 	if err != nil {
 		return senders.Result{}, s.classify(err, written)

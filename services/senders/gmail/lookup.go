@@ -17,6 +17,10 @@ import (
 // is Undetermined.
 const MaxScan = 500
 
+// SettleDelay: Gmail's search index may lag a sent message by a little, so
+// an attempt younger than this is never declared NotFound.
+const SettleDelay = time.Minute
+
 // ReasonNoReadScope is the Reason of a look-up whose credentials may not read
 // the Sent folder.
 const ReasonNoReadScope = "the Gmail credentials lack gmail.readonly and gmail.metadata (sending needs only gmail.send): " +
@@ -27,7 +31,7 @@ const ReasonNoReadScope = "the Gmail credentials lack gmail.readonly and gmail.m
 // it was sent with: with gmail.readonly a search "rfc822msgid:<id>"; with
 // gmail.metadata only (which Google does not let search) a read of the Sent
 // folder's messages since q.Since. Found: the message is there. NotFound:
-// it is not, and no other message went to q.To since q.Since (were Gmail
+// it is not, the attempt is older than SettleDelay, and no other message went to q.To since q.Since (were Gmail
 // ever to replace our Message-ID, that message would make the answer
 // Undetermined rather than a second send). Credentials without a read scope
 // answer Undetermined with ReasonNoReadScope and no error; an error is a
@@ -60,6 +64,10 @@ func (s *Sender) Lookup(ctx context.Context, q senders.Query) (senders.LookupRes
 			}
 		}
 		if err == nil {
+			if res.Outcome == senders.NotFound && !q.Since.IsZero() && s.now().Sub(q.Since) < SettleDelay {
+				return senders.LookupResult{Outcome: senders.Undetermined,
+					Reason: fmt.Sprintf("the attempt is less than %v old and Gmail's search may not show it yet: look again later", SettleDelay)}, nil
+			}
 			return res, nil
 		}
 		if !scopeMissing(err) {

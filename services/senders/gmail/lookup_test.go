@@ -28,6 +28,19 @@ func sendSome(t *testing.T, f *fake) (since time.Time, sentID string) {
 	return since, res.ProviderMessageID
 }
 
+// later is a look-up's clock, past every attempt's SettleDelay.
+func later() time.Time { return time.Now().Add(10 * time.Minute) }
+
+func lookupSender(t *testing.T, f *fake) *Sender {
+	t.Helper()
+	s, err := New(Config{ServiceAccountJSON: f.serviceAccountJSON(), DelegatedUser: "anna@shop.example", BaseURL: f.srv.URL,
+		HTTPClient: f.srv.Client(), Now: later})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func lookup(t *testing.T, s *Sender, q senders.Query) senders.LookupResult {
 	t.Helper()
 	res, err := s.Lookup(context.Background(), q)
@@ -44,7 +57,7 @@ func TestLookupReadonly(t *testing.T) {
 	f := newFake(t)
 	f.grant(ScopeSend, ScopeReadonly, ScopeMetadata)
 	since, id := sendSome(t, f)
-	s := newServiceAccount(t, f)
+	s := lookupSender(t, f)
 
 	m := message("bob@example.org")
 	if r := lookup(t, s, query(m, since)); r.Outcome != senders.Found || r.ProviderMessageID != id {
@@ -64,6 +77,10 @@ func TestLookupReadonly(t *testing.T) {
 	if r := lookup(t, s, query(toBob, time.Now().Add(2*time.Minute))); r.Outcome != senders.NotFound {
 		t.Errorf("bob before: %+v", r)
 	}
+	// an attempt younger than SettleDelay is not declared NotFound
+	if r := lookup(t, newServiceAccount(t, f), query(other, time.Now())); r.Outcome != senders.Undetermined || !strings.Contains(r.Reason, "later") {
+		t.Errorf("too recent: %+v", r)
+	}
 	// only gmail.readonly was asked for (the first scope that works)
 	for _, c := range f.claims[1:] {
 		if c["scope"] != ScopeReadonly {
@@ -82,9 +99,9 @@ func TestLookupMetadataOnly(t *testing.T) {
 	f.grant(ScopeSend, ScopeMetadata)
 	since, id := sendSome(t, f)
 
-	sa := newServiceAccount(t, f)
+	sa := lookupSender(t, f)
 	rt, err := New(Config{ClientID: f.client.id, ClientSecret: f.client.secret, RefreshToken: f.client.refresh,
-		From: "news@shop.example", BaseURL: f.srv.URL, HTTPClient: f.srv.Client()})
+		From: "news@shop.example", BaseURL: f.srv.URL, HTTPClient: f.srv.Client(), Now: later})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,9 +131,9 @@ func TestLookupMetadataOnly(t *testing.T) {
 func TestLookupNoPermission(t *testing.T) {
 	f := newFake(t)
 	since, _ := sendSome(t, f) // gmail.send only
-	sa := newServiceAccount(t, f)
+	sa := lookupSender(t, f)
 	rt, err := New(Config{ClientID: f.client.id, ClientSecret: f.client.secret, RefreshToken: f.client.refresh,
-		From: "news@shop.example", BaseURL: f.srv.URL, HTTPClient: f.srv.Client()})
+		From: "news@shop.example", BaseURL: f.srv.URL, HTTPClient: f.srv.Client(), Now: later})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ package remote
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptrace"
 	"strconv"
 	"strings"
@@ -17,33 +18,76 @@ import (
 	"github.com/pi-crm/pi-crm/services/senders"
 )
 
-// Written reports whether a request was written in full on the wire.
-type Written struct{ ok atomic.Bool }
+// Written reports whether a request was written in full on the wire, and
+// the status of the answer when one came.
+type Written struct {
+	ok     atomic.Bool
+	status atomic.Int32
+}
 
 // Yes reports whether the whole request was written.
 func (w *Written) Yes() bool { return w.ok.Load() }
 
-// Trace returns ctx with an httptrace hook that records on w when a request
-// made with it has been written in full. An SDK passes the request's context
-// down to net/http, so the hook sees the API call itself; a token exchange
-// the SDK makes first runs under the token source's own context and is not
-// counted.
-func Trace(ctx context.Context) (context.Context, *Written) {
+// Status is the HTTP status of the last answer (0: none).
+func (w *Written) Status() int { return int(w.status.Load()) }
+
+type writtenKey struct{}
+
+// Track returns ctx marked so that a request made with it through Transport
+// records on w when it has been written in full. Only Transport looks at the
+// mark: an SDK's token exchange, made with the same context through another
+// client, is not counted (a written token request says nothing about the
+// message).
+func Track(ctx context.Context) (context.Context, *Written) {
 	w := &Written{}
-	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+	return context.WithValue(ctx, writtenKey{}, w), w
+}
+
+// Transport is the API calls' transport: it hooks an httptrace on the
+// requests whose context Track marked.
+type Transport struct {
+	Base http.RoundTripper // nil: http.DefaultTransport
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := t.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	w, ok := req.Context().Value(writtenKey{}).(*Written)
+	if !ok {
+		return base.RoundTrip(req)
+	}
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
 		WroteRequest: func(i httptrace.WroteRequestInfo) {
 			if i.Err == nil {
 				w.ok.Store(true)
 			}
 		},
-	}), w
+	}))
+	resp, err := base.RoundTrip(req)
+	if resp != nil {
+		w.status.Store(int32(resp.StatusCode))
+	}
+	return resp, err
 }
 
 // TransportError classifies an error that came with no HTTP answer (a
 // refused or lost connection, a timeout, a cancelled context): once the
 // request was written the provider may have acted on it, so the outcome is
 // unknown; before that nothing reached it and a retry is safe.
+//
+// An SDK that could not read an error answer (an HTML page from a gateway)
+// hands back a plain error: the status the transport saw classifies it —
+// 429, 408 and 5xx temporary, any other refusal permanent.
 func TransportError(err error, w *Written) error {
+	if s := w.statusOrZero(); s >= 300 {
+		if s == http.StatusTooManyRequests || s == http.StatusRequestTimeout || s >= 500 {
+			return senders.Temporary(err, 0)
+		}
+		return senders.Permanent(err)
+	}
 	if w != nil && w.Yes() {
 		return senders.Unknown(err)
 	}
@@ -77,4 +121,11 @@ func RetryAfter(v string, now time.Time) time.Duration {
 // IsContext reports whether err is the caller's context ending.
 func IsContext(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+func (w *Written) statusOrZero() int {
+	if w == nil {
+		return 0
+	}
+	return w.Status()
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -50,9 +51,17 @@ func TestTransportError(t *testing.T) {
 		}
 	}()
 	post := func(addr string) error {
-		ctx, w := Trace(context.Background())
+		ctx, w := Track(context.Background())
+		// a request through another transport with the same context is not counted
+		other, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/token", strings.NewReader("x"))
+		if resp, err := http.DefaultTransport.RoundTrip(other); err == nil {
+			_ = resp.Body.Close()
+		}
+		if w.Yes() {
+			t.Fatal("a request outside Transport counted")
+		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/send", strings.NewReader("x"))
-		resp, err := http.DefaultTransport.RoundTrip(req)
+		resp, err := Transport{}.RoundTrip(req)
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			_ = resp.Body.Close()
@@ -69,5 +78,35 @@ func TestTransportError(t *testing.T) {
 	var se *senders.Error
 	if !errors.As(err, &se) || se.Unknown || se.Permanent {
 		t.Errorf("refused: %v, want temporary", err)
+	}
+}
+
+// An error answer the SDK could not parse (a gateway's HTML page) is
+// classified by the status the transport saw.
+func TestTransportErrorByStatus(t *testing.T) {
+	for status, want := range map[int]string{502: "temporary", 429: "temporary", 400: "permanent"} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(status)
+		}))
+		ctx, w := Track(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL, strings.NewReader("x"))
+		resp, err := Transport{}.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		srv.Close()
+		err = TransportError(errors.New("content type text/html has no parser"), w)
+		var se *senders.Error
+		got := "temporary"
+		if errors.As(err, &se) && se.Permanent {
+			got = "permanent"
+		} else if errors.As(err, &se) && se.Unknown {
+			got = "unknown"
+		}
+		if got != want || w.Status() != status {
+			t.Errorf("%d: %s (status %d), want %s", status, got, w.Status(), want)
+		}
 	}
 }
