@@ -249,7 +249,7 @@ func (s *Sender) Send(ctx context.Context, m senders.Message) (senders.Result, e
 		}
 		// the builder's URL with the MIME form's body: base64 text/plain
 		ri = abs.NewRequestInformationWithMethodAndUrlTemplateAndPathParameters(abs.POST,
-			builder.BaseRequestBuilder.UrlTemplate, builder.BaseRequestBuilder.PathParameters)
+			builder.UrlTemplate, builder.PathParameters)
 		ri.Headers.TryAdd("Accept", "application/json")
 		ri.SetStreamContentAndContentType([]byte(base64.StdEncoding.EncodeToString(raw)), "text/plain")
 	} else {
