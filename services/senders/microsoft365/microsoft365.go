@@ -22,8 +22,10 @@
 //
 // BaseURL (the base_url) replaces https://graph.microsoft.com (the
 // API is {BaseURL}/v1.0/…) and https://login.microsoftonline.com (the token
-// endpoint is {BaseURL}/{tenant}/oauth2/v2.0/token). Instance discovery is
-// off, so no other host is asked.
+// endpoint is {BaseURL}/{tenant}/oauth2/v2.0/token, after MSAL reads
+// {BaseURL}/{tenant}/v2.0/.well-known/openid-configuration). Instance
+// discovery is off, so no other host is asked. The SDKs send tokens over
+// https only (http is accepted for localhost alone).
 package microsoft365
 
 import (
@@ -35,6 +37,7 @@ import (
 	"net/mail"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -82,8 +85,8 @@ type Config struct {
 	TenantID     string // the directory (tenant) id or a verified domain
 	ClientID     string // the app registration's application (client) id
 	ClientSecret string
-	// Sender is the mailbox sent from (its user principal name or id): the
-	// From address when a message has none.
+	// Sender is the mailbox sent from, by its address (the user principal
+	// name or primary SMTP address): the From address when a message has none.
 	Sender string
 	// SaveToSentItems keeps a copy in the mailbox's Sent Items (nil: true,
 	// Graph's default). See the package comment for what false costs.
@@ -200,9 +203,16 @@ func New(cfg Config) (*Sender, error) {
 		adapter.SetBaseUrl(base + "/v1.0")
 	}
 	s.adapter = adapter
+	sdkGlobals.Lock() // the client's constructor writes the SDK's package-level backing-store factory
 	s.client = msgraph.NewGraphServiceClient(adapter)
+	sdkGlobals.Unlock()
 	return s, nil
 }
+
+// sdkGlobals serialises msgraph.NewGraphServiceClient, which assigns
+// store.BackingStoreFactoryInstance (a package variable of kiota): senders
+// opened at once for several workspaces would otherwise race on it.
+var sdkGlobals sync.Mutex
 
 // Name is "microsoft365".
 func (s *Sender) Name() string { return Name }

@@ -229,3 +229,27 @@ func TestNewChecksConfig(t *testing.T) {
 		t.Errorf("limits %+v", l)
 	}
 }
+
+// Senders opened and used at once (one per workspace): run with -race.
+func TestConcurrent(t *testing.T) {
+	f := newFake(t)
+	done := make(chan error)
+	for i := 0; i < 4; i++ {
+		go func() {
+			s, err := New(Config{TenantID: f.tenant, ClientID: f.clientID, ClientSecret: f.secret, Sender: f.mailbox,
+				BaseURL: f.srv.URL, HTTPClient: f.srv.Client()})
+			if err == nil {
+				_, err = s.Send(context.Background(), message("bob@example.org"))
+			}
+			done <- err
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+	if len(f.sent) != 4 {
+		t.Errorf("%d sent", len(f.sent))
+	}
+}
