@@ -1,14 +1,13 @@
 package providers
 
 import (
-	"github.com/pi-crm/pi-crm/services/apperr"
 	"github.com/pi-crm/pi-crm/services/senders"
+	"github.com/pi-crm/pi-crm/services/senders/gmail"
 )
 
 // gmailProvider: Google Workspace through the Gmail API, as a service
 // account with domain-wide delegation (the user to send as) or an OAuth
-// refresh token. The sender (services/senders/gmail) is not in this build
-// yet: its settings are stored and shown, Open refuses.
+// refresh token; the sender is services/senders/gmail.
 var gmailProvider = &Provider{
 	Name: Gmail, Label: "Google Workspace (Gmail)", Channel: "email",
 	Fields: []Field{
@@ -47,10 +46,13 @@ var gmailProvider = &Provider{
 		}
 		return ""
 	},
-	Open: func(Env, Config) (senders.Sender, error) { return nil, notInThisBuild(Gmail) },
-}
-
-func notInThisBuild(name string) error {
-	return apperr.BadRequest(CodeNotConfigured, "The "+name+" provider is not available in this build yet: its settings are kept, campaigns cannot use it").
-		With("provider", name)
+	Open: func(env Env, c Config) (senders.Sender, error) {
+		s, err := gmail.New(gmail.Config{ServiceAccountJSON: c.Secret("service_account_json"), DelegatedUser: c.String("delegated_user"),
+			ClientID: c.String("client_id"), ClientSecret: c.Secret("client_secret"), RefreshToken: c.Secret("refresh_token"),
+			From: c.String("from"), BaseURL: c.String("base_url"), HTTPClient: env.Options.HTTPClient, Now: env.Options.Now})
+		if err != nil {
+			return nil, errNotConfigured(Gmail, err.Error())
+		}
+		return s, nil
+	},
 }

@@ -4,6 +4,7 @@ import (
 	"regexp"
 
 	"github.com/pi-crm/pi-crm/services/senders"
+	"github.com/pi-crm/pi-crm/services/senders/microsoft365"
 )
 
 var (
@@ -12,8 +13,8 @@ var (
 )
 
 // microsoft365Provider: Microsoft Graph's sendMail with app-only client
-// credentials. The sender (services/senders/microsoft365) is not in this
-// build yet: its settings are stored and shown, Open refuses.
+// credentials; the sender is services/senders/microsoft365 (the only
+// package that imports msgraph-sdk-go).
 var microsoft365Provider = &Provider{
 	Name: Microsoft365, Label: "Microsoft 365", Channel: "email",
 	Fields: []Field{
@@ -40,5 +41,17 @@ var microsoft365Provider = &Provider{
 		}
 		return ""
 	},
-	Open: func(Env, Config) (senders.Sender, error) { return nil, notInThisBuild(Microsoft365) },
+	Open: func(env Env, c Config) (senders.Sender, error) {
+		var save *bool
+		if v, ok := c.Plain["save_to_sent_items"].(bool); ok {
+			save = &v
+		}
+		s, err := microsoft365.New(microsoft365.Config{TenantID: c.String("tenant_id"), ClientID: c.String("client_id"),
+			ClientSecret: c.Secret("client_secret"), Sender: c.String("sender"), SaveToSentItems: save,
+			BaseURL: c.String("base_url"), HTTPClient: env.Options.HTTPClient, Now: env.Options.Now})
+		if err != nil {
+			return nil, errNotConfigured(Microsoft365, err.Error())
+		}
+		return s, nil
+	},
 }
