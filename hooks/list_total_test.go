@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"testing"
 
 	"github.com/pi-crm/pi-crm/internal/testutil"
@@ -103,14 +104,16 @@ func TestContactsListTotalMatchesPocketBase(t *testing.T) {
 		}
 		return res.Status, page
 	}
-	filter := func(f string) string { return "perPage=4&filter=" + url.QueryEscape(f) }
+	// the query a client sends (the JS SDK: getList(1, 4, {filter})), encoded
+	// as url.Values does it
+	filter := func(f string) string { return url.Values{"perPage": {"4"}, "filter": {f}}.Encode() }
 	for _, p := range principals {
 		for _, tc := range []struct{ fast, counted string }{
 			{"perPage=4", filter(`id != ""`)},
-			{"page=2&perPage=4", "page=2&" + filter(`id != ""`)},
-			{filter(`workspace = "` + a.Id + `"`), filter(`(workspace = "` + a.Id + `")`)},
-			{filter(`workspace = "` + b.Id + `"`), filter(`(workspace = "` + b.Id + `")`)},
-			{filter(`workspace = "` + c.Id + `"`), filter(`(workspace = "` + c.Id + `")`)},
+			{"page=2&perPage=4", url.Values{"page": {"2"}, "perPage": {"4"}, "filter": {`id != ""`}}.Encode()},
+			{filter(workspaceIs(a.Id)), filter("(" + workspaceIs(a.Id) + ")")},
+			{filter(workspaceIs(b.Id)), filter("(" + workspaceIs(b.Id) + ")")},
+			{filter(workspaceIs(c.Id)), filter("(" + workspaceIs(c.Id) + ")")},
 			{filter(`workspace = "nosuchworkspace"`), filter(`(workspace = "nosuchworkspace")`)},
 		} {
 			fs, fast := get(p, tc.fast)
@@ -162,10 +165,14 @@ func TestContactsListTotalReadsKeptCounts(t *testing.T) {
 	if got := total(""); got != 103 {
 		t.Errorf("the SDK's list: total %d, want the kept 103", got)
 	}
-	if got := total("filter=" + url.QueryEscape(`workspace = "`+ws.Id+`"`)); got != 103 {
+	if got := total(url.Values{"filter": {workspaceIs(ws.Id)}}.Encode()); got != 103 {
 		t.Errorf("workspace filter: total %d, want the kept 103", got)
 	}
-	if got := total("filter=" + url.QueryEscape(`primary_email != ""`)); got != 3 {
+	if got := total(url.Values{"filter": {`primary_email != ""`}}.Encode()); got != 3 {
 		t.Errorf("another filter: total %d, want PocketBase's 3", got)
 	}
 }
+
+// workspaceIs is the filter a client writes for one workspace, the id quoted
+// as the JS SDK's pb.filter("workspace = {:w}", {w}) quotes it.
+func workspaceIs(id string) string { return "workspace = " + strconv.Quote(id) }
