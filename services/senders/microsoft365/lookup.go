@@ -42,7 +42,7 @@ func (s *Sender) Lookup(ctx context.Context, q senders.Query) (senders.LookupRes
 	if id == "" {
 		return senders.LookupResult{Outcome: senders.Undetermined, Reason: "the delivery has no Message-ID to look up"}, nil
 	}
-	sent := s.client.Users().ByUserId(s.mailbox).MailFolders().ByMailFolderId("sentitems").Messages()
+	sent := users.NewItemMailFoldersItemMessagesRequestBuilderInternal(s.path("mailFolder%2Did", "sentitems"), s.adapter)
 	filter := "internetMessageId eq '" + strings.ReplaceAll("<"+id+">", "'", "''") + "'"
 	top := int32(2)
 	res, err := sent.Get(ctx, &users.ItemMailFoldersItemMessagesRequestBuilderGetRequestConfiguration{

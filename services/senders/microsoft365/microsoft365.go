@@ -47,6 +47,9 @@ import (
 	abs "github.com/microsoft/kiota-abstractions-go"
 	khttp "github.com/microsoft/kiota-http-go"
 	msgraph "github.com/microsoftgraph/msgraph-sdk-go"
+	absser "github.com/microsoft/kiota-abstractions-go/serialization"
+	jsonser "github.com/microsoft/kiota-serialization-json-go"
+	textser "github.com/microsoft/kiota-serialization-text-go"
 	core "github.com/microsoftgraph/msgraph-sdk-go-core"
 	coreauth "github.com/microsoftgraph/msgraph-sdk-go-core/authentication"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
@@ -106,7 +109,6 @@ type Config struct {
 
 // Sender sends through one Microsoft 365 mailbox. Safe for concurrent use.
 type Sender struct {
-	client  *msgraph.GraphServiceClient
 	adapter *msgraph.GraphRequestAdapter
 	mailbox string
 	from    *mail.Address
@@ -195,24 +197,41 @@ func New(cfg Config) (*Sender, error) {
 		Timeout:       hc.Timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+	registerSerializers.Do(func() {
+		abs.RegisterDefaultSerializer(func() absser.SerializationWriterFactory { return jsonser.NewJsonSerializationWriterFactory() })
+		abs.RegisterDefaultSerializer(func() absser.SerializationWriterFactory { return textser.NewTextSerializationWriterFactory() })
+		abs.RegisterDefaultDeserializer(func() absser.ParseNodeFactory { return jsonser.NewJsonParseNodeFactory() })
+		abs.RegisterDefaultDeserializer(func() absser.ParseNodeFactory { return textser.NewTextParseNodeFactory() })
+	})
 	adapter, err := msgraph.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, client)
 	if err != nil {
 		return nil, fmt.Errorf("microsoft365: %w", err)
 	}
 	if base != "" {
 		adapter.SetBaseUrl(base + "/v1.0")
+	} else {
+		adapter.SetBaseUrl(graphHost + "/v1.0")
 	}
 	s.adapter = adapter
-	sdkGlobals.Lock() // the client's constructor writes the SDK's package-level backing-store factory
-	s.client = msgraph.NewGraphServiceClient(adapter)
-	sdkGlobals.Unlock()
 	return s, nil
 }
 
-// sdkGlobals serialises msgraph.NewGraphServiceClient, which assigns
-// store.BackingStoreFactoryInstance (a package variable of kiota): senders
-// opened at once for several workspaces would otherwise race on it.
-var sdkGlobals sync.Mutex
+// registerSerializers fills kiota's default (package-level) registries with
+// the JSON and text (de)serialisers, as msgraph.NewGraphServiceClient would.
+// The sender builds only the two request builders it calls
+// (users.…SendMail and users.…MailFolders…Messages) instead of the service
+// client: the client's methods reach every Graph API, and once it is in the
+// binary all of them are (140 MB amd64 with it; see docs/BENCHMARKS.md).
+var registerSerializers sync.Once
+
+// path is the request builders' path parameters for this mailbox.
+func (s *Sender) path(extra ...string) map[string]string {
+	p := map[string]string{"baseurl": s.adapter.GetBaseUrl(), "user%2Did": s.mailbox}
+	for i := 0; i+1 < len(extra); i += 2 {
+		p[extra[i]] = extra[i+1]
+	}
+	return p
+}
 
 // Name is "microsoft365".
 func (s *Sender) Name() string { return Name }
@@ -250,7 +269,7 @@ func (s *Sender) Send(ctx context.Context, m senders.Message) (senders.Result, e
 		id = mimemsg.NewMessageID(from.Address)
 	}
 
-	builder := s.client.Users().ByUserId(s.mailbox).SendMail()
+	builder := users.NewItemSendMailRequestBuilderInternal(s.path(), s.adapter)
 	var ri *abs.RequestInformation
 	if s.save {
 		raw, err := mimemsg.Build(m, from, to, replyTo, id, s.now())
