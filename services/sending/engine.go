@@ -59,7 +59,7 @@ type Options struct {
 	Open      OpenFunc       // nil: the outbox for every provider
 	Audience  AudienceFunc   // nil: campaigns.RecipientsByID
 	Links     Links          // nil: a placeholder link (tests; the server passes unsubscribe.NewLinks)
-	Scheduler Scheduler      // nil: no scheduler loop
+	Scheduler Scheduler      // nil: scheduled campaigns are not started
 	Logger    *slog.Logger
 
 	BatchSize        int           // rows claimed per transaction of a remote provider (50)
@@ -72,6 +72,7 @@ type Options struct {
 	SendTimeout      time.Duration // one remote send (30 s)
 	FlushEvery       time.Duration // counters written at most this often during a pass (1 s)
 	ScheduleEvery    time.Duration // the scheduler loop's period (5 s)
+	OrphanEvery      time.Duration // how often campaigns left "sending" with no runner are picked up again (1 min)
 	IdleWake         time.Duration // longest sleep of a runner between passes (5 s)
 	SettleAfter      time.Duration // an unknown row is looked up at the provider this long after (DefaultSettleAfter)
 }
@@ -120,6 +121,7 @@ func (o *Options) defaults() {
 	// rows): 12% of a 100k send at 250 ms
 	defd(&o.FlushEvery, time.Second)
 	defd(&o.ScheduleEvery, 5*time.Second)
+	defd(&o.OrphanEvery, time.Minute)
 	defd(&o.IdleWake, 5*time.Second)
 }
 
@@ -182,7 +184,8 @@ func NewEngine(app core.App, opt Options) *Engine {
 }
 
 // Start recovers what a crash left (rows "sending"), resumes the campaigns
-// left sending and runs the scheduler loop.
+// left sending and runs the scheduler loop (scheduled campaigns, and
+// campaigns left sending with no runner).
 func (e *Engine) Start() error {
 	ids, err := e.RecoverAll()
 	if err != nil {
@@ -191,9 +194,7 @@ func (e *Engine) Start() error {
 	for _, id := range ids {
 		e.Kick(id)
 	}
-	if e.opt.Scheduler != nil {
-		e.goSafe("", e.scheduleLoop)
-	}
+	e.goSafe("", e.scheduleLoop)
 	return nil
 }
 
@@ -340,14 +341,27 @@ func (e *Engine) run(ctx context.Context, id string, r *runner) {
 	}
 }
 
+// scheduleLoop starts the scheduled campaigns that are due and, every
+// OrphanEvery, picks up campaigns left "sending" with no runner.
 func (e *Engine) scheduleLoop(ctx context.Context) {
+	lastOrphans := e.opt.Clock.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-e.opt.Clock.After(e.opt.ScheduleEvery):
 		}
-		ids, err := e.opt.Scheduler.StartDue(e.opt.Clock.Now())
+		now := e.opt.Clock.Now()
+		if now.Sub(lastOrphans) >= e.opt.OrphanEvery {
+			lastOrphans = now
+			if err := e.kickOrphans(); err != nil {
+				e.opt.Logger.Error("sending: campaigns without a runner", "error", err)
+			}
+		}
+		if e.opt.Scheduler == nil {
+			continue
+		}
+		ids, err := e.opt.Scheduler.StartDue(now)
 		if err != nil {
 			e.opt.Logger.Error("sending: start due campaigns", "error", err)
 			continue
@@ -356,6 +370,28 @@ func (e *Engine) scheduleLoop(ctx context.Context) {
 			e.Kick(id)
 		}
 	}
+}
+
+// kickOrphans starts a runner for every campaign that is "sending" and has
+// none. A runner gives up after repeated failed passes and then pauses the
+// campaign; when even that write fails (the disk full, the database
+// locked), the campaign would stay "sending" with nobody on it until a
+// restart. Here it is tried again, once every OrphanEvery.
+func (e *Engine) kickOrphans() error {
+	var ids []string
+	if err := e.app.DB().NewQuery("SELECT id FROM campaigns WHERE status = 'sending'").Column(&ids); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		e.mu.Lock()
+		_, running := e.runners[id]
+		e.mu.Unlock()
+		if !running {
+			e.opt.Logger.Warn("sending: picking up a campaign left sending with no runner", "campaign", id)
+			e.Kick(id)
+		}
+	}
+	return nil
 }
 
 // PassResult says what a pass left: the campaign is finished or not being

@@ -51,6 +51,11 @@ func run(dir, provider string) error {
 	if err := app.Bootstrap(); err != nil {
 		return err
 	}
+	// the data directory may come from an older build (BENCH_KEEP=1): its
+	// schema must be this build's, as serve would make it
+	if err := app.RunAllMigrations(); err != nil {
+		return err
+	}
 	eng := hooks.SendingEngine(app)
 	if eng == nil {
 		return fmt.Errorf("no sending engine in hooks.Register")
