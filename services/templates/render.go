@@ -66,9 +66,11 @@ type Compiled struct {
 	channel                      string
 	subject, preheader, text, sg executor
 	html                         executor
-	custom                       map[string]string // custom fields used → type
-	limits                       Limits
-	sizeHint                     int // the largest part's source: the output is about as large
+	// the same parts for fastPart (nil: that part renders with its executor)
+	fastSubject, fastPreheader, fastText, fastSg, fastHTML *fastPart
+	custom                                                 map[string]string // custom fields used → type
+	limits                                                 Limits
+	sizeHint                                               int // the largest part's source: the output is about as large
 }
 
 // part names, as the record's fields and the errors call them
@@ -160,7 +162,21 @@ func CompileWithLimits(src Source, fields Fields, limits Limits) (*Compiled, err
 		}
 		return nil, err
 	}
+	// after the trial render: html/template has escaped the HTML tree
+	c.fastSubject, c.fastPreheader, c.fastText, c.fastSg, c.fastHTML =
+		fastOf(c.subject), fastOf(c.preheader), fastOf(c.text), fastOf(c.sg), fastOf(c.html)
 	return c, nil
+}
+
+// fastOf is the fastPart of a compiled part, nil when it has none.
+func fastOf(e executor) *fastPart {
+	switch t := e.(type) {
+	case *htmltemplate.Template:
+		return newFastPart(t.Tree)
+	case *texttemplate.Template:
+		return newFastPart(t.Tree)
+	}
+	return nil
 }
 
 func (c *Compiled) parse(part, s string, fields Fields) (*parse.Tree, error) {
@@ -256,9 +272,21 @@ func (c *Compiled) render(v Values, deadline bool) (Message, error) {
 	}
 	var m Message
 	var err error
-	exec := func(t executor) string {
+	exec := func(t executor, fast *fastPart) string {
 		if err != nil || t == nil {
 			return ""
+		}
+		if fast != nil {
+			w.buf.Reset()
+			w.n = 0
+			ok, e := fast.render(d, w)
+			if e != nil {
+				err = e
+				return ""
+			}
+			if ok {
+				return w.buf.String()
+			}
 		}
 		w.buf.Reset()
 		w.n = 0
@@ -271,11 +299,11 @@ func (c *Compiled) render(v Values, deadline bool) (Message, error) {
 		}
 		return w.buf.String()
 	}
-	m.Subject = exec(c.subject)
-	m.Preheader = exec(c.preheader)
-	m.Text = exec(c.text)
-	signature := exec(c.sg)
-	m.HTML = exec(c.html)
+	m.Subject = exec(c.subject, c.fastSubject)
+	m.Preheader = exec(c.preheader, c.fastPreheader)
+	m.Text = exec(c.text, c.fastText)
+	signature := exec(c.sg, c.fastSg)
+	m.HTML = exec(c.html, c.fastHTML)
 	if err != nil {
 		return Message{}, err
 	}
@@ -312,19 +340,35 @@ type boundedWriter struct {
 }
 
 func (w *boundedWriter) Write(p []byte) (int, error) {
-	w.n += len(p)
+	if err := w.admit(len(p)); err != nil {
+		return 0, err
+	}
+	return w.buf.Write(p)
+}
+
+// WriteString is Write for the fast renderer (fast.go), with the same bounds.
+func (w *boundedWriter) WriteString(s string) (int, error) {
+	if err := w.admit(len(s)); err != nil {
+		return 0, err
+	}
+	return w.buf.WriteString(s)
+}
+
+// admit checks a write of n bytes against the bounds.
+func (w *boundedWriter) admit(n int) error {
+	w.n += n
 	if w.max > 0 && w.n > w.max {
 		w.err = ErrOutputTooLarge.With("limit_bytes", w.max)
-		return 0, w.err
+		return w.err
 	}
 	// the clock is read every 32nd write: a look costs as much as a short
 	// write, and a render cannot stall between writes (it does not loop)
 	w.writes++
 	if !w.deadline.IsZero() && w.writes%32 == 1 && w.now().After(w.deadline) {
 		w.err = ErrRenderTimeout
-		return 0, w.err
+		return w.err
 	}
-	return w.buf.Write(p)
+	return nil
 }
 
 func appendText(body, signature string) string {
