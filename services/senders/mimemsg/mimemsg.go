@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"mime"
 	"mime/multipart"
-	"mime/quotedprintable"
 	"net/mail"
 	"net/textproto"
 	"sort"
@@ -102,9 +101,8 @@ func BuildInto(buf *bytes.Buffer, m senders.Message, from, to, replyTo *mail.Add
 		header("Content-Type", typ)
 		header("Content-Transfer-Encoding", "quoted-printable")
 		b.WriteString("\r\n")
-		if err := writeQP(b, body); err != nil {
-			return nil, err
-		}
+		b.Write(appendQP(b.AvailableBuffer(), body))
+		b.WriteString("\r\n")
 		return b.Bytes(), nil
 	}
 
@@ -122,11 +120,9 @@ func BuildInto(buf *bytes.Buffer, m senders.Message, from, to, replyTo *mail.Add
 		if err != nil {
 			return nil, err
 		}
-		qp := quotedprintable.NewWriter(w)
-		if _, err := qp.Write([]byte(p.content)); err != nil {
-			return nil, err
-		}
-		if err := qp.Close(); err != nil {
+		// encoded into b's spare room and written from there: the part
+		// writes straight into b, so the bytes are copied onto themselves
+		if _, err := w.Write(appendQP(b.AvailableBuffer(), p.content)); err != nil {
 			return nil, err
 		}
 	}
@@ -134,18 +130,6 @@ func BuildInto(buf *bytes.Buffer, m senders.Message, from, to, replyTo *mail.Add
 		return nil, err
 	}
 	return b.Bytes(), nil
-}
-
-func writeQP(b *bytes.Buffer, s string) error {
-	qp := quotedprintable.NewWriter(b)
-	if _, err := qp.Write([]byte(s)); err != nil {
-		return err
-	}
-	if err := qp.Close(); err != nil {
-		return err
-	}
-	b.WriteString("\r\n")
-	return nil
 }
 
 // encodeText is an unstructured header's value: as it is when ASCII, else
