@@ -251,28 +251,8 @@ var fastFuncs = map[string]func(args []any) (any, bool){
 	},
 	"eq": twoBool("eq"),
 	"ne": twoBool("ne"),
-	"and": func(a []any) (any, bool) {
-		if len(a) == 0 {
-			return nil, false
-		}
-		for _, v := range a[:len(a)-1] {
-			if t, known := truth(v); !known || !t {
-				return v, known
-			}
-		}
-		return a[len(a)-1], true
-	},
-	"or": func(a []any) (any, bool) {
-		if len(a) == 0 {
-			return nil, false
-		}
-		for _, v := range a[:len(a)-1] {
-			if t, known := truth(v); !known || t {
-				return v, known
-			}
-		}
-		return a[len(a)-1], true
-	},
+	"and": firstWhose(false),
+	"or":  firstWhose(true),
 	"not": func(a []any) (any, bool) {
 		if len(a) != 1 {
 			return nil, false
@@ -288,6 +268,22 @@ var fastFuncs = map[string]func(args []any) (any, bool){
 	"_html_template_urlescaper":    escaper(func(s string) string { return processURL(s, false) }),
 	// inside an HTML comment, which html/template drops: nothing
 	"_html_template_commentescaper": escaper(func(string) string { return "" }),
+}
+
+// firstWhose is text/template's and (stop false) and or (stop true): the
+// first argument whose truth is stop, else the last.
+func firstWhose(stop bool) func([]any) (any, bool) {
+	return func(a []any) (any, bool) {
+		if len(a) == 0 {
+			return nil, false
+		}
+		for _, v := range a[:len(a)-1] {
+			if t, known := truth(v); !known || t == stop {
+				return v, known
+			}
+		}
+		return a[len(a)-1], true
+	}
 }
 
 func oneString(name string) func([]any) (any, bool) {
