@@ -249,8 +249,8 @@ var fastFuncs = map[string]func(args []any) (any, bool){
 		}
 		return funcs["date"].(func(any, any) string)(a[0], a[1]), true
 	},
-	"eq": twoBool("eq"),
-	"ne": twoBool("ne"),
+	"eq":  twoBool("eq"),
+	"ne":  twoBool("ne"),
 	"and": firstWhose(false),
 	"or":  firstWhose(true),
 	"not": func(a []any) (any, bool) {
