@@ -39,7 +39,7 @@ const ActionProviderTest = "provider.test"
 // admin. Secrets are write-only (services/settings keeps them encrypted): no
 // answer, log line or audit entry holds one. /providers/ai is its own, more specific route
 // (hooks/ai.go): the mux sends "ai" there, every other name here.
-func registerProviders(app core.App, crm *crmRoutes, now func() time.Time) {
+func registerProviders(app core.App, crm *crmRoutes, now func() time.Time, popt providers.Options) {
 	// the unsubscribe links of what these providers send (public, outside
 	// /api/crm: hooks/unsubscribe.go)
 	registerUnsubscribe(app, now)
@@ -166,7 +166,7 @@ func registerProviders(app core.App, crm *crmRoutes, now func() time.Time) {
 			}
 			addr = to.Address
 		}
-		sender, _, err := providers.Open(e.App, ws, name)
+		sender, _, err := providers.OpenWith(e.App, ws, name, popt)
 		if err != nil {
 			return err
 		}
