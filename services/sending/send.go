@@ -2,6 +2,7 @@ package sending
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -44,6 +45,24 @@ func (e *Engine) prepare(c *campaign) (*prepared, error) {
 	if ok && p.hash == c.hash {
 		return p, nil
 	}
+	p, err := e.open(c)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	if old, ok := e.prepared[c.id]; ok {
+		_ = old.sender.Close()
+	}
+	e.prepared[c.id] = p
+	e.mu.Unlock()
+	return p, nil
+}
+
+// open compiles the campaign's approved template and opens its provider,
+// uncached (prepare caches it for a campaign's passes; settling a campaign
+// that is not being sent opens and closes its own). The caller closes
+// p.sender.
+func (e *Engine) open(c *campaign) (*prepared, error) {
 	if c.snapErr != nil {
 		return nil, &pauseError{"the approved snapshot cannot be sent: " + c.snapErr.Error()}
 	}
@@ -59,17 +78,11 @@ func (e *Engine) prepare(c *campaign) (*prepared, error) {
 	if err != nil {
 		return nil, &pauseError{fmt.Sprintf("provider %q: %v", c.provider, err)}
 	}
-	p = &prepared{hash: c.hash, compiled: compiled, sender: snd, limits: limits, provider: c.provider, host: e.host()}
+	p := &prepared{hash: c.hash, compiled: compiled, sender: snd, limits: limits, provider: c.provider, host: e.host()}
 	if tx, ok := snd.(senders.TxSender); ok {
 		p.tx = tx
 	}
 	p.state = e.providerState(c.ws, c.provider, limits)
-	e.mu.Lock()
-	if old, ok := e.prepared[c.id]; ok {
-		_ = old.sender.Close()
-	}
-	e.prepared[c.id] = p
-	e.mu.Unlock()
 	return p, nil
 }
 
@@ -127,14 +140,33 @@ func claimable(db core.App, c *campaign, now time.Time, n int) ([]row, error) {
 // claimableAfter is claimable from the ledger row after rowid after on (the
 // prefetcher reads ahead of what the writer has claimed).
 func claimableAfter(db core.App, c *campaign, now time.Time, n int, after int64) ([]row, error) {
-	q := db.DB().NewQuery(`SELECT d.id, d.contact, d.address, d.attempts, d.rowid, k.id IS NOT NULL,
-		coalesce(k.first_name, ''), coalesce(k.last_name, ''), coalesce(k.primary_email, ''), coalesce(k.primary_phone, ''),
-		coalesce(k.company, ''), coalesce(k.custom, ''),
-		EXISTS (SELECT 1 FROM suppressions s WHERE s.workspace = {:w} AND s.channel = {:ch} AND s.address = d.address)
-		FROM campaign_deliveries d LEFT JOIN contacts k ON k.id = d.contact AND k.workspace = {:w}
+	q := db.DB().NewQuery(`SELECT ` + rowColumns + `
 		WHERE d.campaign = {:c} AND d.status = 'queued' AND d.next_attempt_at <= {:now} AND d.rowid > {:after}
 		ORDER BY d.next_attempt_at, d.rowid LIMIT {:n}`).
 		Bind(dbx.Params{"c": c.id, "w": c.ws, "ch": c.channel, "now": dbTime(now), "n": n, "after": after})
+	return readRows(q, n)
+}
+
+// rowsByID reads the campaign's ledger rows ids with their contacts, as
+// claimable does (the rows a look-up settled, for their timeline entries).
+func rowsByID(db core.App, c *campaign, ids []string) ([]row, error) {
+	list, _ := json.Marshal(ids)
+	q := db.DB().NewQuery(`SELECT ` + rowColumns + `
+		WHERE d.campaign = {:c} AND d.id IN (SELECT value FROM json_each({:ids})) ORDER BY d.rowid`).
+		Bind(dbx.Params{"c": c.id, "w": c.ws, "ch": c.channel, "ids": string(list)})
+	return readRows(q, len(ids))
+}
+
+// rowColumns is what readRows scans: a ledger row d, its contact k (of the
+// campaign's workspace {:w}) and whether its address is suppressed on
+// channel {:ch}.
+const rowColumns = `d.id, d.contact, d.address, d.attempts, d.rowid, k.id IS NOT NULL,
+		coalesce(k.first_name, ''), coalesce(k.last_name, ''), coalesce(k.primary_email, ''), coalesce(k.primary_phone, ''),
+		coalesce(k.company, ''), coalesce(k.custom, ''),
+		EXISTS (SELECT 1 FROM suppressions s WHERE s.workspace = {:w} AND s.channel = {:ch} AND s.address = d.address)
+		FROM campaign_deliveries d LEFT JOIN contacts k ON k.id = d.contact AND k.workspace = {:w}`
+
+func readRows(q *dbx.Query, n int) ([]row, error) {
 	rs, err := q.Rows()
 	if err != nil {
 		return nil, err
@@ -172,7 +204,7 @@ func (e *Engine) message(c *campaign, p *prepared, r row, contact *templates.Con
 	}
 	m := senders.Message{Workspace: c.ws, CampaignID: c.id, DeliveryID: r.ID, ContactID: r.Contact, Channel: c.channel,
 		To: r.Address, Subject: out.Subject, HTML: out.HTML, Text: out.Text,
-		MessageID: "<" + r.ID + "." + c.id + "@" + p.host + ">",
+		MessageID: messageID(r.ID, c.id, p.host),
 		Headers:   map[string]string{"X-PiCRM-Campaign": c.id, "X-PiCRM-Delivery": r.ID}}
 	if c.channel == "email" && link != "" {
 		maps.Copy(m.Headers, unsubscribe.Headers(link))
@@ -374,6 +406,12 @@ func (e *Engine) timeline(tx core.App, c *campaign, outcomes []outcome, at strin
 		}
 	}
 	return nil
+}
+
+// messageID is a delivery's Message-ID: what the message carries and what
+// a look-up at Gmail or Graph searches for (settle.go).
+func messageID(delivery, campaign, host string) string {
+	return "<" + delivery + "." + campaign + "@" + host + ">"
 }
 
 func timelineText(c *campaign, o outcome) string {

@@ -287,16 +287,24 @@ func (e *Engine) finish(id string) error {
 		if c["queued"]+c["sending"] > 0 {
 			return nil
 		}
-		status := statusSent
-		if c["failed"] > 0 && c["sent"] == 0 && c["unknown"] == 0 {
-			status = statusFailed
-		}
+		status, reason := finalStatus(c)
 		rec.Set("status", status)
 		rec.Set("counters", c)
-		rec.Set("status_reason", fmt.Sprintf("%d sent, %d failed, %d skipped, %d unknown", c["sent"], c["failed"], c["skipped"], c["unknown"]))
+		rec.Set("status_reason", reason)
 		rec.Set("finished_at", e.opt.Clock.Now().UTC())
 		return tx.Save(rec)
 	})
+}
+
+// finalStatus is a finished campaign's status and reason from its
+// counters: "failed" when every row that was to be sent failed, "sent"
+// otherwise (unknown rows may have reached the provider: settle.go).
+func finalStatus(c map[string]int) (string, string) {
+	status := statusSent
+	if c["failed"] > 0 && c["sent"] == 0 && c["unknown"] == 0 {
+		status = statusFailed
+	}
+	return status, fmt.Sprintf("%d sent, %d failed, %d skipped, %d unknown", c["sent"], c["failed"], c["skipped"], c["unknown"])
 }
 
 // pause stops a campaign that is sending, with the reason (audited as the
