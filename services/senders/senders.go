@@ -156,11 +156,17 @@ type LookupResult struct {
 	Outcome           Outcome
 	ProviderMessageID string // when Found
 	Reason            string // why Undetermined, for the person who settles the row
+	// NoReadPermission: Undetermined because the credentials may send but
+	// not read what a look-up reads (Reason names the permission to
+	// grant); the provider's test reports it (providers.ProbeLookup).
+	NoReadPermission bool
 }
 
 // Looker is a remote sender that can look a delivery up at its provider.
-// A sender whose credentials lack read access answers Undetermined with a
-// Reason saying which permission is missing (never an error per row).
+// A sender whose credentials lack read access answers Undetermined with
+// NoReadPermission and a Reason saying which permission is missing (never
+// an error per row); a look-up that failed otherwise (the provider down) is
+// an error, worth trying again later.
 type Looker interface {
 	Lookup(ctx context.Context, q Query) (LookupResult, error)
 }

@@ -140,7 +140,7 @@ func TestLookupNoPermission(t *testing.T) {
 	}
 	for name, s := range map[string]*Sender{"service account": sa, "refresh token": rt} {
 		r, err := s.Lookup(context.Background(), query(message("bob@example.org"), since))
-		if err != nil || r.Outcome != senders.Undetermined || r.Reason != ReasonNoReadScope || !strings.Contains(r.Reason, "gmail.readonly") {
+		if err != nil || r.Outcome != senders.Undetermined || r.Reason != ReasonNoReadScope || !r.NoReadPermission || !strings.Contains(r.Reason, "gmail.readonly") {
 			t.Errorf("%s: %+v %v", name, r, err)
 		}
 	}

@@ -62,7 +62,7 @@ func TestLookupNoPermission(t *testing.T) {
 	f.SetCanRead(false)
 	s := newSender(t, f, nil)
 	r, err := s.Lookup(context.Background(), query(message("bob@example.org"), time.Now().Add(-time.Hour)))
-	if err != nil || r.Outcome != senders.Undetermined || r.Reason != ReasonNoReadPermission || !strings.Contains(r.Reason, "Mail.ReadBasic") {
+	if err != nil || r.Outcome != senders.Undetermined || r.Reason != ReasonNoReadPermission || !r.NoReadPermission || !strings.Contains(r.Reason, "Mail.ReadBasic") {
 		t.Errorf("%+v %v", r, err)
 	}
 	f.Srv.Close()

@@ -252,3 +252,26 @@ func TestLookup(t *testing.T) {
 		t.Errorf("too recent: %+v", res)
 	}
 }
+
+// A list refused with 401/403 (an API key that may not read messages) is
+// NoReadPermission without an error; a 500 is an error.
+func TestLookupRefused(t *testing.T) {
+	status := 403
+	f := newFake(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, `{"code":20003,"message":"Authenticate","more_info":"https://www.twilio.com/docs/errors/20003","status":`+strconv.Itoa(status)+`}`)
+	})
+	s, err := twilio.New(twilio.Config{AccountSID: sid, AuthToken: token, FromNumber: "+15017122661", BaseURL: f.srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := senders.Query{To: "+14155550123", Since: time.Now().Add(-time.Hour)}
+	if res, err := s.Lookup(context.Background(), q); err != nil || !res.NoReadPermission || res.Reason != twilio.ReasonNoReadPermission {
+		t.Errorf("403: %+v %v", res, err)
+	}
+	status = 500
+	if res, err := s.Lookup(context.Background(), q); err == nil || res.NoReadPermission || res.Outcome != senders.Undetermined {
+		t.Errorf("500: %+v %v", res, err)
+	}
+}
