@@ -534,10 +534,16 @@ func (e *Engine) allowance(c *campaign, p *prepared, want int, now time.Time) (n
 		if err != nil {
 			return 0, PassResult{}, true, err
 		}
-		left := p.limits.DailyLimit - used
+		// a limit in segments is reached when the next message no longer fits
+		left := p.messagesIn(p.limits.DailyLimit - used)
 		if left <= 0 {
-			res, _, err := e.pauseNow(c.id, fmt.Sprintf("the daily limit of %d messages of provider %q is reached for %s (UTC); resume tomorrow",
-				p.limits.DailyLimit, p.provider, now.UTC().Format(time.DateOnly)))
+			// nothing left to send now: no reason to pause (the pass
+			// finishes, or a retry due later meets the limit then)
+			if due, err := anyDue(e.app, c.id, now); err != nil || !due {
+				return 0, PassResult{}, err != nil, err
+			}
+			res, _, err := e.pauseNow(c.id, fmt.Sprintf("the daily limit of %d %s of provider %q is reached for %s (UTC); resume tomorrow",
+				p.limits.DailyLimit, p.limits.DailyUnitName(), p.provider, now.UTC().Format(time.DateOnly)))
 			return 0, res, true, err
 		}
 		want = min(want, left)

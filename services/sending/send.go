@@ -31,6 +31,12 @@ type prepared struct {
 	provider string
 	state    *provState
 	host     string // of Message-IDs
+	// for a daily limit in segments (limits.DailyUnits): the most one
+	// message of the campaign has counted (0: none rendered yet), and what
+	// rendered messages count beyond their claims' reservation, to add to
+	// the day's count in the next write (learnUnits)
+	units atomic.Int64
+	topUp atomic.Int64
 }
 
 func isTx(s senders.Sender) bool {
@@ -114,6 +120,7 @@ type row struct {
 	Contact    string
 	Address    string
 	Attempts   int
+	units      int // what a remote claim reserved for it in the provider's day (1 a message; its segments for Twilio)
 	rowid      int64
 	contact    *templates.ContactColumns
 	suppressed bool
@@ -258,7 +265,51 @@ func (e *Engine) dailyLeft(tx core.App, c *campaign, p *prepared, now time.Time,
 	if err != nil {
 		return 0, err
 	}
-	return max(0, min(n, p.limits.DailyLimit-used)), nil
+	return max(0, min(n, p.messagesIn(p.limits.DailyLimit-used))), nil
+}
+
+// perMessage is what one message of the campaign is reserved in the
+// provider's day when claimed: 1, or for a limit in segments the most one
+// has counted so far (1 before the first is rendered).
+func (p *prepared) perMessage() int {
+	if p.limits.DailyUnits == "" {
+		return 1
+	}
+	return max(1, int(p.units.Load()))
+}
+
+// messagesIn is how many messages left units of the daily limit allow: for
+// a limit in segments one at a time until the first is rendered (its
+// segments are not known before).
+func (p *prepared) messagesIn(left int) int {
+	if left <= 0 {
+		return 0
+	}
+	if p.limits.DailyUnits != "" && p.units.Load() == 0 {
+		return 1
+	}
+	return left / p.perMessage()
+}
+
+// learnUnits: after rendering, what each claimed remote message will
+// count in the day (senders.UnitCounter) replaces what its claim reserved;
+// the difference is added in the next write (topUp, recordRemote).
+func (e *Engine) learnUnits(p *prepared, outcomes []outcome, msgs []*senders.Message) {
+	counter, ok := p.sender.(senders.UnitCounter)
+	if !ok || p.limits.DailyUnits == "" {
+		return
+	}
+	for i, m := range msgs {
+		if m == nil {
+			continue
+		}
+		u := max(1, counter.UnitsOf(*m))
+		p.topUp.Add(int64(u - outcomes[i].row.units))
+		outcomes[i].row.units = u
+		if int64(u) > p.units.Load() {
+			p.units.Store(int64(u))
+		}
+	}
 }
 
 // prepareAll decides every row of a batch (prepareOne), rendering on all
@@ -342,7 +393,9 @@ func (e *Engine) record(tx core.App, c *campaign, p *prepared, outcomes []outcom
 		sent_at = {:sent}, error = {:err}, reason = CASE WHEN reason = 'unsubscribed' THEN reason ELSE {:reason} END,
 		next_attempt_at = {:next}, updated = {:now} WHERE id = {:id}`).Prepare()
 	defer q.Close()
-	sent := 0
+	// messages sent, what they count in the day (Twilio: segments), and for a
+	// remote pass what that changes in the count its claim reserved
+	sent, units, adjust := 0, 0, 0
 	for _, o := range outcomes {
 		prm := dbx.Params{"s": "sent", "inc": inc, "pid": "", "sent": "", "err": "", "reason": "", "next": "", "now": at, "id": o.row.ID}
 		attempts := o.row.Attempts + inc
@@ -352,6 +405,8 @@ func (e *Engine) record(tx core.App, c *campaign, p *prepared, outcomes []outcom
 		case o.err == nil:
 			prm["pid"], prm["sent"] = o.result.ProviderMessageID, at
 			sent++
+			units += o.result.DailyUnits()
+			adjust += o.result.DailyUnits() - reserved(o.row)
 		case senders.IsUnknown(o.err):
 			// the provider may have it: settled by a person (retry
 			// "unknown") or a look-up at the provider, never re-sent here
@@ -379,10 +434,21 @@ func (e *Engine) record(tx core.App, c *campaign, p *prepared, outcomes []outcom
 		return err
 	}
 	if inc == 1 {
-		return addDaily(tx, c.ws, p.provider, now, sent)
+		return addDaily(tx, c.ws, p.provider, now, units)
 	}
-	return nil
+	// a remote claim reserved each row's units: a sent message counts what
+	// the provider says it counted; an unknown one keeps its reservation;
+	// a failed, retried or skipped one counts one attempt, as before
+	for _, o := range outcomes {
+		if o.skip != "" || (o.err != nil && !senders.IsUnknown(o.err)) {
+			adjust += 1 - reserved(o.row)
+		}
+	}
+	return addDaily(tx, c.ws, p.provider, now, adjust)
 }
+
+// reserved is what a remote claim reserved for r in the day's count.
+func reserved(r row) int { return max(1, r.units) }
 
 // timeline writes one entry per sent message on its contact's timeline
 // (raw SQL, one statement per batch: what the record hooks would keep is

@@ -198,6 +198,14 @@ func nextDue(app core.App, id string) (time.Time, bool, error) {
 	return t.Time(), true, err
 }
 
+// anyDue reports whether a queued row of the campaign is due now.
+func anyDue(app core.App, id string, now time.Time) (bool, error) {
+	var due bool
+	err := app.DB().NewQuery(`SELECT EXISTS (SELECT 1 FROM campaign_deliveries WHERE campaign = {:c} AND status = 'queued'
+		AND next_attempt_at <= {:now})`).Bind(dbx.Params{"c": id, "now": dbTime(now)}).Row(&due)
+	return due, err
+}
+
 // counts are the ledger's rows by status.
 func counts(app core.App, id string) (map[string]int, error) {
 	var rows []struct {

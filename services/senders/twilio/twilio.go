@@ -159,8 +159,20 @@ func (s *Sender) Send(ctx context.Context, m senders.Message) (senders.Result, e
 	if msg.Sid == nil || *msg.Sid == "" {
 		return senders.Result{}, senders.Unknown(errors.New("twilio: the answer has no message sid"))
 	}
-	return senders.Result{ProviderMessageID: *msg.Sid}, nil
+	// Twilio counts (and bills) segments: its answer's num_segments, else
+	// ours
+	units := templates.Segments(m.Text).Segments
+	if msg.NumSegments != nil {
+		if n, err := strconv.Atoi(*msg.NumSegments); err == nil && n > 0 {
+			units = n
+		}
+	}
+	return senders.Result{ProviderMessageID: *msg.Sid, Units: units}, nil
 }
+
+// UnitsOf is the message's segments: what Twilio counts against a daily
+// limit (senders.UnitCounter).
+func (s *Sender) UnitsOf(m senders.Message) int { return templates.Segments(m.Text).Segments }
 
 // pace waits until n segments may go (the first send goes at once).
 func (s *Sender) pace(ctx context.Context, n int) error {
