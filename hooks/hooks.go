@@ -9,6 +9,7 @@ import (
 
 	"github.com/pi-crm/pi-crm/services/apikeys"
 	"github.com/pi-crm/pi-crm/services/imports"
+	"github.com/pi-crm/pi-crm/services/providers"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
@@ -23,6 +24,10 @@ type Config struct {
 	// ImportRunner runs import jobs (nil: a runner with two workers); tests
 	// pass their own and Wait on it.
 	ImportRunner *imports.Runner
+	// Providers are the options every remote provider is opened with, by
+	// the sending engine and the provider test route alike (zero: their
+	// SDKs' defaults); tests pass their TLS test servers' client.
+	Providers providers.Options
 }
 
 // Register binds every pi-crm hook, middleware and route to app. main.go and
@@ -53,9 +58,9 @@ func Register(app core.App, cfg Config) *Wiring {
 	registerMerge(app, crm, now)
 	registerMembers(app, crm)
 	registerTemplates(app, crm)
-	registerSending(app, crm, registerCampaigns(app, crm, now), now)
+	registerSending(app, crm, registerCampaigns(app, crm, now), now, cfg.Providers)
 	registerAI(app, crm, now)
-	registerProviders(app, crm, now)
+	registerProviders(app, crm, now, cfg.Providers)
 	registerInsights(app, crm, now)
 
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{

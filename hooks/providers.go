@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/mail"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -39,7 +40,7 @@ const ActionProviderTest = "provider.test"
 // admin. Secrets are write-only (services/settings keeps them encrypted): no
 // answer, log line or audit entry holds one. /providers/ai is its own, more specific route
 // (hooks/ai.go): the mux sends "ai" there, every other name here.
-func registerProviders(app core.App, crm *crmRoutes, now func() time.Time) {
+func registerProviders(app core.App, crm *crmRoutes, now func() time.Time, popt providers.Options) {
 	// the unsubscribe links of what these providers send (public, outside
 	// /api/crm: hooks/unsubscribe.go)
 	registerUnsubscribe(app, now)
@@ -166,7 +167,7 @@ func registerProviders(app core.App, crm *crmRoutes, now func() time.Time) {
 			}
 			addr = to.Address
 		}
-		sender, _, err := providers.Open(e.App, ws, name)
+		sender, _, err := providers.OpenWith(e.App, ws, name, popt)
 		if err != nil {
 			return err
 		}
@@ -174,13 +175,19 @@ func registerProviders(app core.App, crm *crmRoutes, now func() time.Time) {
 		ctx, cancel := context.WithTimeout(e.Request.Context(), providerTestTimeout)
 		defer cancel()
 		start := now()
-		res, sendErr := sender.Send(ctx, providerTestMessage(ws, name, channel, addr))
+		msg := providerTestMessage(ws, name, channel, addr, testMessageHost(e.App))
+		res, sendErr := sender.Send(ctx, msg)
 		latency := now().Sub(start)
 		details := map[string]any{"provider": name, "to": addr, "ok": sendErr == nil}
+		var lookup, lookupDetail string
 		if sendErr != nil {
 			details["error"] = sendErr.Error()
 		} else {
 			details["message_id"] = res.ProviderMessageID
+			// may these credentials settle unknown rows? (the settings
+			// form says so: a look-up needs read access, sending does not)
+			lookup, lookupDetail = providers.ProbeLookup(ctx, sender, msg, start)
+			details["lookup"] = lookup
 		}
 		if err := audit.Log(e.App, audit.Entry{Actor: c.Actor, Workspace: ws, Action: ActionProviderTest,
 			EntityType: "system_settings", EntityID: settings.KeyPrefix + name, Details: details}, now()); err != nil {
@@ -195,15 +202,30 @@ func registerProviders(app core.App, crm *crmRoutes, now func() time.Time) {
 			return apperr.New(http.StatusBadGateway, providers.CodeTestFailed, "The test message was not sent: "+sendErr.Error()).
 				With("provider", name).With("error", sendErr.Error()).With("permanent", permanent)
 		}
-		return e.JSON(http.StatusOK, map[string]any{"provider": name, "to": addr, "message_id": res.ProviderMessageID,
-			"latency_ms": latency.Milliseconds()})
+		out := map[string]any{"provider": name, "to": addr, "message_id": res.ProviderMessageID,
+			"latency_ms": latency.Milliseconds(), "lookup": lookup}
+		if lookupDetail != "" {
+			out["lookup_detail"] = lookupDetail
+		}
+		return e.JSON(http.StatusOK, out)
 	})
 }
 
 // e164 is a test SMS's number.
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
-func providerTestMessage(ws, name, channel, to string) senders.Message {
+// testMessageHost is the host of a test message's Message-ID (the
+// Application URL's, as the engine's deliveries).
+func testMessageHost(app core.App) string {
+	if u, err := url.Parse(app.Settings().Meta.AppURL); err == nil && u.Hostname() != "" {
+		return u.Hostname()
+	}
+	return "pi-crm.local"
+}
+
+// providerTestMessage is a provider test's message; an email carries its
+// own Message-ID, which the look-up probe then asks the provider about.
+func providerTestMessage(ws, name, channel, to, host string) senders.Message {
 	if channel == "sms" {
 		return senders.Message{Workspace: ws, Channel: "sms", To: to, Test: true,
 			Text: "pi-crm test message through the " + name + " provider: the set-up works."}
@@ -214,6 +236,7 @@ func providerTestMessage(ws, name, channel, to string) senders.Message {
 		Text:    "This is a test message from pi-crm, sent through the workspace's " + name + " provider.\n\nIf you can read it, the set-up works.\n",
 		HTML: "<!doctype html><html><body><p>This is a test message from pi-crm, sent through the workspace's <b>" + name +
 			"</b> provider.</p><p>If you can read it, the set-up works.</p></body></html>",
-		Headers: map[string]string{"X-PiCRM-Test": "1"},
+		Headers:   map[string]string{"X-PiCRM-Test": "1"},
+		MessageID: "<test." + core.GenerateDefaultRandomId() + "@" + host + ">",
 	}
 }

@@ -32,10 +32,10 @@ var errSendViewer = apperr.Forbidden("campaign_forbidden", "viewers cannot send 
 // registerSending builds the sending engine (the lifecycle's kicker, its
 // scheduler loop calling StartDue), starts it when the app serves and stops
 // it when the app terminates; and the retry and test-send routes.
-func registerSending(app core.App, crm *crmRoutes, lifecycle *campaigns.Service, now func() time.Time) {
+func registerSending(app core.App, crm *crmRoutes, lifecycle *campaigns.Service, now func() time.Time, popt providers.Options) {
 	// the workspace's providers (outbox, smtp) and signed unsubscribe links
 	// under the Application URL
-	opt := sending.Options{Scheduler: lifecycle, Open: providers.Open, Links: unsubscribe.NewLinks(app)}
+	opt := sending.Options{Scheduler: lifecycle, Open: providers.Opener(popt), Links: unsubscribe.NewLinks(app)}
 	if now != nil {
 		opt.Clock = nowClock{now}
 	}

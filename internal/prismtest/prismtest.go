@@ -40,7 +40,27 @@ type Server struct {
 	mu         sync.Mutex
 	violations []string
 	requests   []string
+	received   []Request
 }
+
+// Request is one request the proxy passed to Prism, with its body, and
+// Prism's status.
+type Request struct {
+	Method, Path, Query string
+	Header              http.Header
+	Body                []byte
+	Status              int
+}
+
+// Received are the requests so far, with their bodies (what the provider
+// would have received: a test looks for our delivery id in them).
+func (s *Server) Received() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.received...)
+}
+
+type bodyKey struct{}
 
 // Violations are the sl-violations headers of the answers so far (with the
 // request's method and path).
@@ -120,6 +140,9 @@ func Start(t *testing.T, spec string) *Server {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.requests = append(s.requests, fmt.Sprintf("%s %s %d", res.Request.Method, res.Request.URL.Path, res.StatusCode))
+		body, _ := res.Request.Context().Value(bodyKey{}).([]byte)
+		s.received = append(s.received, Request{Method: res.Request.Method, Path: res.Request.URL.Path, Query: res.Request.URL.RawQuery,
+			Header: res.Request.Header.Clone(), Body: body, Status: res.StatusCode})
 		if v := res.Header.Get("sl-violations"); v != "" {
 			s.violations = append(s.violations, res.Request.Method+" "+res.Request.URL.Path+": "+v)
 		} else if res.StatusCode == http.StatusUnprocessableEntity {
@@ -135,7 +158,17 @@ func Start(t *testing.T, spec string) *Server {
 		}
 		return nil
 	}
-	front := httptest.NewServer(proxy)
+	// the body is read here and handed on: ModifyResponse sees the request
+	// after it was sent
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyKey{}, body)))
+	}))
 	t.Cleanup(front.Close)
 	s.URL = front.URL
 	return s

@@ -41,7 +41,7 @@ func (l Loaded) Configured() bool { return l.Missing() == "" }
 // Limits are the sender's limits from the settings.
 func (l Loaded) Limits() senders.Limits {
 	p, c := l.Provider, l.Config
-	lim := senders.Limits{RatePerSecond: c.Float("rate_per_second"), DailyLimit: c.Int("daily_limit"), Concurrency: 1}
+	lim := senders.Limits{RatePerSecond: c.Float("rate_per_second"), DailyLimit: c.Int("daily_limit"), DailyUnits: p.DailyUnits, Concurrency: 1}
 	if p.EngineRate != nil {
 		lim.RatePerSecond = p.EngineRate(c)
 	}

@@ -168,3 +168,34 @@ func TestOpenAndDefault(t *testing.T) {
 		t.Errorf("default of an unknown name %q", d)
 	}
 }
+
+// Twilio's daily limit counts segments: its limits say so, and the opened
+// (guarded) sender still tells the engine what a message counts.
+func TestTwilioDailyLimitInSegments(t *testing.T) {
+	env := testutil.New(t)
+	owner, _ := env.User("o@example.com")
+	ws := env.Workspace("W", owner, nil)
+	st, secrets, err := providers.Validate("twilio", input(map[string]any{"account_sid": "AC0123456789abcdef0123456789abcdef",
+		"auth_token": "tok", "from_number": "+15017122661", "daily_limit": 500}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := settings.New(env.App).Put(ws.Id, "twilio", st, secrets, audit.Actor{}); err != nil {
+		t.Fatal(err)
+	}
+	s, lim, err := providers.Open(env.App, ws.Id, "twilio")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if lim.DailyLimit != 500 || lim.DailyUnits != "segments" || lim.DailyUnitName() != "segments" {
+		t.Errorf("limits %+v", lim)
+	}
+	u, ok := s.(senders.UnitCounter)
+	if !ok || u.UnitsOf(senders.Message{Channel: "sms", Text: strings.Repeat("a", 161)}) != 2 {
+		t.Errorf("%T is not a unit counter of segments", s)
+	}
+	if _, ok := s.(senders.Looker); !ok {
+		t.Errorf("%T lost its look-up", s)
+	}
+}

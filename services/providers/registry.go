@@ -62,6 +62,9 @@ type Provider struct {
 	Missing func(c Config) string
 	// Concurrency is the parallel sends (nil: 1).
 	Concurrency func(c Config) int
+	// DailyUnits is what daily_limit counts ("": messages; Twilio
+	// "segments", senders.Limits.DailyUnits).
+	DailyUnits string
 	// EngineRate: the engine's rate (messages per second) from the config
 	// (nil: rate_per_second). A provider that paces itself (Twilio counts
 	// segments) answers 0.
@@ -161,6 +164,15 @@ func (g channelGuard) Send(ctx context.Context, m senders.Message) (senders.Resu
 			g.Name(), g.Channel(), m.Channel))
 	}
 	return g.Sender.Send(ctx, m)
+}
+
+// UnitsOf is the inner sender's (senders.UnitCounter), else one message:
+// the guard keeps what a provider's daily limit counts visible.
+func (g channelGuard) UnitsOf(m senders.Message) int {
+	if u, ok := g.Sender.(senders.UnitCounter); ok {
+		return u.UnitsOf(m)
+	}
+	return 1
 }
 
 // lookingGuard is a channelGuard over a senders.Looker, still one.

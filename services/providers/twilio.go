@@ -43,7 +43,7 @@ var twilioProvider = &Provider{
 		}, Hint: "Optional, only in countries that allow it: the name shown instead of the number (Twilio Console → Messaging → Senders)"},
 		baseURLField("api.twilio.com"),
 		rateField(1, "Segments per second: 1 for a long code; toll-free numbers start at 3, short codes at 100 (Twilio → Messaging → your sender's throughput)"),
-		dailyField(0, "0 is unlimited; messages a day"),
+		dailyField(0, "0 is unlimited; segments a day, as Twilio counts them (a message of 161 GSM-7 characters is two)"),
 	},
 	LimitsNote: "Twilio: 1 segment a second per long code (a segment is 160 GSM-7 or 70 UCS-2 characters, 153/67 in a longer message); higher for toll-free numbers and short codes.",
 	Check: func(c Config, bad map[string]string) {
@@ -60,8 +60,10 @@ var twilioProvider = &Provider{
 		}
 		return ""
 	},
-	// the sender paces itself in segments (the engine counts messages)
+	// the sender paces itself in segments (the engine counts messages);
+	// the daily limit counts segments (what Twilio answers, num_segments)
 	EngineRate: func(Config) float64 { return 0 },
+	DailyUnits: "segments",
 	Open: func(env Env, c Config) (senders.Sender, error) {
 		callback := ""
 		if base := strings.TrimRight(strings.TrimSpace(env.App.Settings().Meta.AppURL), "/"); strings.HasPrefix(base, "http") {

@@ -37,7 +37,14 @@ type Message struct {
 // Result is what a provider said.
 type Result struct {
 	ProviderMessageID string
+	// Units is what the message counts against the provider's daily limit
+	// when that is not one message: Twilio's segments (its num_segments).
+	// 0 counts as 1.
+	Units int
 }
+
+// DailyUnits is what r counts in the day's count.
+func (r Result) DailyUnits() int { return max(1, r.Units) }
 
 // Sender sends messages of one channel through one provider.
 type Sender interface {
@@ -63,12 +70,31 @@ type TxBatchSender interface {
 	SendTxBatch(tx core.App, ms []Message) (results []Result, errs []error)
 }
 
+// UnitCounter is a sender whose daily limit counts something else than
+// messages (Limits.DailyUnits): what a rendered message will count, known
+// before it is sent (Twilio: its segments), so that the engine reserves it
+// in the day's count when it sends.
+type UnitCounter interface {
+	UnitsOf(m Message) int
+}
+
 // Limits are a provider's own bounds (its settings: rate_per_second,
 // daily_limit; concurrency from the provider's nature).
 type Limits struct {
 	RatePerSecond float64 // 0: unlimited
 	DailyLimit    int     // 0: unlimited
-	Concurrency   int     // parallel sends (≥ 1)
+	// DailyUnits is what DailyLimit counts: "" messages; "segments"
+	// (Twilio) what each sent message's Result.Units says.
+	DailyUnits  string
+	Concurrency int // parallel sends (≥ 1)
+}
+
+// DailyUnitName names what a daily limit counts, for a person.
+func (l Limits) DailyUnitName() string {
+	if l.DailyUnits != "" {
+		return l.DailyUnits
+	}
+	return "messages"
 }
 
 // Error classifies a failed send for the engine's retries.
@@ -156,11 +182,17 @@ type LookupResult struct {
 	Outcome           Outcome
 	ProviderMessageID string // when Found
 	Reason            string // why Undetermined, for the person who settles the row
+	// NoReadPermission: Undetermined because the credentials may send but
+	// not read what a look-up reads (Reason names the permission to
+	// grant); the provider's test reports it (providers.ProbeLookup).
+	NoReadPermission bool
 }
 
 // Looker is a remote sender that can look a delivery up at its provider.
-// A sender whose credentials lack read access answers Undetermined with a
-// Reason saying which permission is missing (never an error per row).
+// A sender whose credentials lack read access answers Undetermined with
+// NoReadPermission and a Reason saying which permission is missing (never
+// an error per row); a look-up that failed otherwise (the provider down) is
+// an error, worth trying again later.
 type Looker interface {
 	Lookup(ctx context.Context, q Query) (LookupResult, error)
 }

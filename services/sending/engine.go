@@ -75,6 +75,7 @@ type Options struct {
 	OrphanEvery      time.Duration // how often campaigns left "sending" with no runner are picked up again (1 min)
 	IdleWake         time.Duration // longest sleep of a runner between passes (5 s)
 	SettleAfter      time.Duration // an unknown row is looked up at the provider this long after (DefaultSettleAfter)
+	SettleEvery      time.Duration // the settle loop's period: unknown rows of campaigns not being sent (DefaultSettleEvery)
 }
 
 func (o *Options) defaults() {
@@ -184,8 +185,9 @@ func NewEngine(app core.App, opt Options) *Engine {
 }
 
 // Start recovers what a crash left (rows "sending"), resumes the campaigns
-// left sending and runs the scheduler loop (scheduled campaigns, and
-// campaigns left sending with no runner).
+// left sending, runs the scheduler loop (scheduled campaigns, and
+// campaigns left sending with no runner) and the settle loop (unknown rows
+// of campaigns not being sent, settle.go).
 func (e *Engine) Start() error {
 	ids, err := e.RecoverAll()
 	if err != nil {
@@ -195,6 +197,7 @@ func (e *Engine) Start() error {
 		e.Kick(id)
 	}
 	e.goSafe("", e.scheduleLoop)
+	e.goSafe("", e.settleLoop)
 	return nil
 }
 
@@ -433,7 +436,7 @@ func (e *Engine) Pass(ctx context.Context, id string) (PassResult, error) {
 	if err := e.recoverCampaign(id, p.tx != nil); err != nil {
 		return PassResult{}, mat.end(err)
 	}
-	if err := e.settle(ctx, c, p); err != nil {
+	if _, err := e.settle(ctx, c, p, settleMax); err != nil {
 		return PassResult{}, err
 	}
 	var res PassResult
@@ -531,10 +534,16 @@ func (e *Engine) allowance(c *campaign, p *prepared, want int, now time.Time) (n
 		if err != nil {
 			return 0, PassResult{}, true, err
 		}
-		left := p.limits.DailyLimit - used
+		// a limit in segments is reached when the next message no longer fits
+		left := p.messagesIn(p.limits.DailyLimit - used)
 		if left <= 0 {
-			res, _, err := e.pauseNow(c.id, fmt.Sprintf("the daily limit of %d messages of provider %q is reached for %s (UTC); resume tomorrow",
-				p.limits.DailyLimit, p.provider, now.UTC().Format(time.DateOnly)))
+			// nothing left to send now: no reason to pause (the pass
+			// finishes, or a retry due later meets the limit then)
+			if due, err := anyDue(e.app, c.id, now); err != nil || !due {
+				return 0, PassResult{}, err != nil, err
+			}
+			res, _, err := e.pauseNow(c.id, fmt.Sprintf("the daily limit of %d %s of provider %q is reached for %s (UTC); resume tomorrow",
+				p.limits.DailyLimit, p.limits.DailyUnitName(), p.provider, now.UTC().Format(time.DateOnly)))
 			return 0, res, true, err
 		}
 		want = min(want, left)

@@ -132,6 +132,7 @@ func (e *Engine) Retry(actor audit.Actor, rec *core.Record, statuses []string) (
 type TestResult struct {
 	To                string `json:"to"`
 	ProviderMessageID string `json:"provider_message_id"`
+	units             int    // what it counts in the provider's day
 }
 
 // SendTest renders the campaign (its snapshot once submitted, else its
@@ -223,7 +224,7 @@ func (e *Engine) SendTest(ctx context.Context, actor audit.Actor, rec *core.Reco
 			sendErr = apperr.New(http.StatusBadGateway, "campaign_test_failed", fmt.Sprintf("sending to %s: %v", to, err))
 			break
 		}
-		results = append(results, TestResult{To: to, ProviderMessageID: res.ProviderMessageID})
+		results = append(results, TestResult{To: to, ProviderMessageID: res.ProviderMessageID, units: res.DailyUnits()})
 	}
 	if len(results) == 0 {
 		return results, sendErr
@@ -231,12 +232,14 @@ func (e *Engine) SendTest(ctx context.Context, actor audit.Actor, rec *core.Reco
 	// what went out is audited and counted in the provider's day, also when
 	// a later address failed
 	sent := make([]string, len(results))
+	units := 0
 	for i, r := range results {
 		sent[i] = r.To
+		units += r.units
 	}
 	now := e.opt.Clock.Now()
 	err = e.app.RunInTransaction(func(tx core.App) error {
-		if err := addDaily(tx, ws, provider, now, len(results)); err != nil {
+		if err := addDaily(tx, ws, provider, now, units); err != nil {
 			return err
 		}
 		return audit.Log(tx, audit.Entry{Actor: actor, Workspace: ws, Action: "campaign.test_send", EntityType: "campaigns",

@@ -88,7 +88,9 @@ func (e *Engine) remoteLoop(ctx context.Context, c *campaign, p *prepared) (res 
 			return nil
 		}
 		at := e.opt.Clock.Now()
-		if err := e.app.RunInTransaction(func(tx core.App) error { return e.recordRemote(tx, c, p, ready, at) }); err != nil {
+		top := p.topUp.Swap(0)
+		if err := e.app.RunInTransaction(func(tx core.App) error { return e.recordRemote(tx, c, p, ready, int(top), at) }); err != nil {
+			p.topUp.Add(top)
 			return err
 		}
 		ready, lastRecord = ready[:0], at
@@ -125,6 +127,7 @@ func (e *Engine) remoteLoop(ctx context.Context, c *campaign, p *prepared) (res 
 				break
 			}
 			outcomes, msgs := ahead.use(e, c, p, rows, 1)
+			e.learnUnits(p, outcomes, msgs)
 			for i, m := range msgs {
 				if m == nil {
 					ready = append(ready, outcomes[i])
@@ -243,11 +246,14 @@ func (e *Engine) sendOne(ctx context.Context, p *prepared, m senders.Message) (r
 
 // claimRemote records the outcomes that came back (recordRemote) and claims
 // up to n due rows, in one transaction: → "sending", the attempt counted, the
-// day's count taken.
+// day's count taken (per message: p.perMessage, which learnUnits corrects
+// once the message is rendered).
 func (e *Engine) claimRemote(c *campaign, p *prepared, n int, now time.Time, ready []outcome) ([]row, error) {
 	var rows []row
+	top := p.topUp.Swap(0)
+	per := p.perMessage()
 	err := e.app.RunInTransaction(func(tx core.App) error {
-		if err := e.recordRemote(tx, c, p, ready, now); err != nil {
+		if err := e.recordRemote(tx, c, p, ready, int(top), now); err != nil {
 			return err
 		}
 		n, err := e.dailyLeft(tx, c, p, now, n)
@@ -267,29 +273,38 @@ func (e *Engine) claimRemote(c *campaign, p *prepared, n int, now time.Time, rea
 			WHERE id IN (SELECT value FROM json_each({:ids}))`).Bind(dbx.Params{"now": dbTime(now), "ids": string(list)}).Execute(); err != nil {
 			return err
 		}
-		return addDaily(tx, c.ws, p.provider, now, len(rows))
+		return addDaily(tx, c.ws, p.provider, now, len(rows)*per)
 	})
 	if err != nil {
+		p.topUp.Add(top)
 		return nil, err
 	}
 	for i := range rows {
 		rows[i].Attempts++
+		rows[i].units = per
 	}
 	return rows, nil
 }
 
 // recordRemote records outcomes of a remote pass: the rows sent, failed or
 // skipped (record), and the rows claimed but never handed to the provider
-// back to "queued", their attempt and the day's count given back.
-func (e *Engine) recordRemote(tx core.App, c *campaign, p *prepared, outcomes []outcome, now time.Time) error {
+// back to "queued", their attempt and the day's count given back; top is
+// what rendered messages count beyond their claims' reservation
+// (learnUnits), added to the day's count.
+func (e *Engine) recordRemote(tx core.App, c *campaign, p *prepared, outcomes []outcome, top int, now time.Time) error {
+	if err := addDaily(tx, c.ws, p.provider, now, top); err != nil {
+		return err
+	}
 	if len(outcomes) == 0 {
 		return nil
 	}
 	var unsent []string
 	var rest []outcome
+	given := 0
 	for _, o := range outcomes {
 		if o.unsent {
 			unsent = append(unsent, o.row.ID)
+			given += reserved(o.row)
 		} else {
 			rest = append(rest, o)
 		}
@@ -301,7 +316,7 @@ func (e *Engine) recordRemote(tx core.App, c *campaign, p *prepared, outcomes []
 			Bind(dbx.Params{"now": dbTime(now), "ids": string(list)}).Execute(); err != nil {
 			return err
 		}
-		if err := addDaily(tx, c.ws, p.provider, now, -len(unsent)); err != nil {
+		if err := addDaily(tx, c.ws, p.provider, now, -given); err != nil {
 			return err
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pi-crm/pi-crm/services/senders"
 	"github.com/pi-crm/pi-crm/services/sending"
+	"github.com/pocketbase/pocketbase/core"
 )
 
 // A remote provider's sends are pipelined: one slow message holds one
@@ -163,5 +164,57 @@ func TestDailyLimitSharedByConcurrentCampaigns(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// segmentSender is a remote SMS provider whose daily limit counts segments:
+// every message is 3 (senders.UnitCounter before the send, Result.Units
+// after it, as Twilio's num_segments).
+type segmentSender struct{ *fakeSender }
+
+func (s segmentSender) UnitsOf(senders.Message) int { return 3 }
+
+func (s segmentSender) Send(ctx context.Context, m senders.Message) (senders.Result, error) {
+	res, err := s.fakeSender.Send(ctx, m)
+	res.Units = 3
+	return res, err
+}
+
+// A daily limit in segments (Twilio's) counts each message's segments,
+// reserved as it is claimed: with 7 a day and 3 segments a message, two
+// messages go (6), the third would pass the limit, so the campaign pauses
+// saying so; the next day it sends two more.
+func TestDailyLimitInSegments(t *testing.T) {
+	w := newWorld(t)
+	w.contacts(4, nil)
+	camp := w.campaign("twilio")
+	f := segmentSender{newFake(nil)}
+	open := func(core.App, string, string) (senders.Sender, senders.Limits, error) {
+		return f, senders.Limits{DailyLimit: 7, DailyUnits: "segments", Concurrency: 2}, nil
+	}
+	e := w.engine(open, nil)
+	day := func() int {
+		return w.count(`SELECT coalesce(sum(count), 0) FROM provider_daily_counts WHERE provider = 'twilio' AND day = {:p0}`,
+			w.clock.Now().UTC().Format(time.DateOnly))
+	}
+	w.drain(e, camp.Id, 10)
+	st, reason, c := w.status(camp.Id)
+	if st != "paused" || c["sent"] != 2 || !strings.Contains(reason, "daily limit of 7 segments") {
+		t.Fatalf("first day: %s %q %v", st, reason, c)
+	}
+	if n := day(); n != 6 {
+		t.Errorf("first day's count %d segments, want 6", n)
+	}
+	if _, sent := f.total(); sent != 2 {
+		t.Errorf("%d sent", sent)
+	}
+	w.clock.Advance(24 * time.Hour)
+	w.setStatus(camp.Id, "sending")
+	w.drain(e, camp.Id, 10)
+	if st, _, c := w.status(camp.Id); st != "sent" || c["sent"] != 4 {
+		t.Fatalf("second day: %s %v", st, c)
+	}
+	if n := day(); n != 6 {
+		t.Errorf("second day's count %d segments, want 6", n)
 	}
 }

@@ -2,6 +2,7 @@ package sending
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -30,6 +31,12 @@ type prepared struct {
 	provider string
 	state    *provState
 	host     string // of Message-IDs
+	// for a daily limit in segments (limits.DailyUnits): the most one
+	// message of the campaign has counted (0: none rendered yet), and what
+	// rendered messages count beyond their claims' reservation, to add to
+	// the day's count in the next write (learnUnits)
+	units atomic.Int64
+	topUp atomic.Int64
 }
 
 func isTx(s senders.Sender) bool {
@@ -44,6 +51,24 @@ func (e *Engine) prepare(c *campaign) (*prepared, error) {
 	if ok && p.hash == c.hash {
 		return p, nil
 	}
+	p, err := e.open(c)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	if old, ok := e.prepared[c.id]; ok {
+		_ = old.sender.Close()
+	}
+	e.prepared[c.id] = p
+	e.mu.Unlock()
+	return p, nil
+}
+
+// open compiles the campaign's approved template and opens its provider,
+// uncached (prepare caches it for a campaign's passes; settling a campaign
+// that is not being sent opens and closes its own). The caller closes
+// p.sender.
+func (e *Engine) open(c *campaign) (*prepared, error) {
 	if c.snapErr != nil {
 		return nil, &pauseError{"the approved snapshot cannot be sent: " + c.snapErr.Error()}
 	}
@@ -59,17 +84,11 @@ func (e *Engine) prepare(c *campaign) (*prepared, error) {
 	if err != nil {
 		return nil, &pauseError{fmt.Sprintf("provider %q: %v", c.provider, err)}
 	}
-	p = &prepared{hash: c.hash, compiled: compiled, sender: snd, limits: limits, provider: c.provider, host: e.host()}
+	p := &prepared{hash: c.hash, compiled: compiled, sender: snd, limits: limits, provider: c.provider, host: e.host()}
 	if tx, ok := snd.(senders.TxSender); ok {
 		p.tx = tx
 	}
 	p.state = e.providerState(c.ws, c.provider, limits)
-	e.mu.Lock()
-	if old, ok := e.prepared[c.id]; ok {
-		_ = old.sender.Close()
-	}
-	e.prepared[c.id] = p
-	e.mu.Unlock()
 	return p, nil
 }
 
@@ -101,6 +120,7 @@ type row struct {
 	Contact    string
 	Address    string
 	Attempts   int
+	units      int // what a remote claim reserved for it in the provider's day (1 a message; its segments for Twilio)
 	rowid      int64
 	contact    *templates.ContactColumns
 	suppressed bool
@@ -127,14 +147,33 @@ func claimable(db core.App, c *campaign, now time.Time, n int) ([]row, error) {
 // claimableAfter is claimable from the ledger row after rowid after on (the
 // prefetcher reads ahead of what the writer has claimed).
 func claimableAfter(db core.App, c *campaign, now time.Time, n int, after int64) ([]row, error) {
-	q := db.DB().NewQuery(`SELECT d.id, d.contact, d.address, d.attempts, d.rowid, k.id IS NOT NULL,
-		coalesce(k.first_name, ''), coalesce(k.last_name, ''), coalesce(k.primary_email, ''), coalesce(k.primary_phone, ''),
-		coalesce(k.company, ''), coalesce(k.custom, ''),
-		EXISTS (SELECT 1 FROM suppressions s WHERE s.workspace = {:w} AND s.channel = {:ch} AND s.address = d.address)
-		FROM campaign_deliveries d LEFT JOIN contacts k ON k.id = d.contact AND k.workspace = {:w}
+	q := db.DB().NewQuery(`SELECT ` + rowColumns + `
 		WHERE d.campaign = {:c} AND d.status = 'queued' AND d.next_attempt_at <= {:now} AND d.rowid > {:after}
 		ORDER BY d.next_attempt_at, d.rowid LIMIT {:n}`).
 		Bind(dbx.Params{"c": c.id, "w": c.ws, "ch": c.channel, "now": dbTime(now), "n": n, "after": after})
+	return readRows(q, n)
+}
+
+// rowsByID reads the campaign's ledger rows ids with their contacts, as
+// claimable does (the rows a look-up settled, for their timeline entries).
+func rowsByID(db core.App, c *campaign, ids []string) ([]row, error) {
+	list, _ := json.Marshal(ids)
+	q := db.DB().NewQuery(`SELECT ` + rowColumns + `
+		WHERE d.campaign = {:c} AND d.id IN (SELECT value FROM json_each({:ids})) ORDER BY d.rowid`).
+		Bind(dbx.Params{"c": c.id, "w": c.ws, "ch": c.channel, "ids": string(list)})
+	return readRows(q, len(ids))
+}
+
+// rowColumns is what readRows scans: a ledger row d, its contact k (of the
+// campaign's workspace {:w}) and whether its address is suppressed on
+// channel {:ch}.
+const rowColumns = `d.id, d.contact, d.address, d.attempts, d.rowid, k.id IS NOT NULL,
+		coalesce(k.first_name, ''), coalesce(k.last_name, ''), coalesce(k.primary_email, ''), coalesce(k.primary_phone, ''),
+		coalesce(k.company, ''), coalesce(k.custom, ''),
+		EXISTS (SELECT 1 FROM suppressions s WHERE s.workspace = {:w} AND s.channel = {:ch} AND s.address = d.address)
+		FROM campaign_deliveries d LEFT JOIN contacts k ON k.id = d.contact AND k.workspace = {:w}`
+
+func readRows(q *dbx.Query, n int) ([]row, error) {
 	rs, err := q.Rows()
 	if err != nil {
 		return nil, err
@@ -172,7 +211,7 @@ func (e *Engine) message(c *campaign, p *prepared, r row, contact *templates.Con
 	}
 	m := senders.Message{Workspace: c.ws, CampaignID: c.id, DeliveryID: r.ID, ContactID: r.Contact, Channel: c.channel,
 		To: r.Address, Subject: out.Subject, HTML: out.HTML, Text: out.Text,
-		MessageID: "<" + r.ID + "." + c.id + "@" + p.host + ">",
+		MessageID: messageID(r.ID, c.id, p.host),
 		Headers:   map[string]string{"X-PiCRM-Campaign": c.id, "X-PiCRM-Delivery": r.ID}}
 	if c.channel == "email" && link != "" {
 		maps.Copy(m.Headers, unsubscribe.Headers(link))
@@ -226,7 +265,51 @@ func (e *Engine) dailyLeft(tx core.App, c *campaign, p *prepared, now time.Time,
 	if err != nil {
 		return 0, err
 	}
-	return max(0, min(n, p.limits.DailyLimit-used)), nil
+	return max(0, min(n, p.messagesIn(p.limits.DailyLimit-used))), nil
+}
+
+// perMessage is what one message of the campaign is reserved in the
+// provider's day when claimed: 1, or for a limit in segments the most one
+// has counted so far (1 before the first is rendered).
+func (p *prepared) perMessage() int {
+	if p.limits.DailyUnits == "" {
+		return 1
+	}
+	return max(1, int(p.units.Load()))
+}
+
+// messagesIn is how many messages left units of the daily limit allow: for
+// a limit in segments one at a time until the first is rendered (its
+// segments are not known before).
+func (p *prepared) messagesIn(left int) int {
+	if left <= 0 {
+		return 0
+	}
+	if p.limits.DailyUnits != "" && p.units.Load() == 0 {
+		return 1
+	}
+	return left / p.perMessage()
+}
+
+// learnUnits: after rendering, what each claimed remote message will
+// count in the day (senders.UnitCounter) replaces what its claim reserved;
+// the difference is added in the next write (topUp, recordRemote).
+func (e *Engine) learnUnits(p *prepared, outcomes []outcome, msgs []*senders.Message) {
+	counter, ok := p.sender.(senders.UnitCounter)
+	if !ok || p.limits.DailyUnits == "" {
+		return
+	}
+	for i, m := range msgs {
+		if m == nil {
+			continue
+		}
+		u := max(1, counter.UnitsOf(*m))
+		p.topUp.Add(int64(u - outcomes[i].row.units))
+		outcomes[i].row.units = u
+		if int64(u) > p.units.Load() {
+			p.units.Store(int64(u))
+		}
+	}
 }
 
 // prepareAll decides every row of a batch (prepareOne), rendering on all
@@ -310,7 +393,9 @@ func (e *Engine) record(tx core.App, c *campaign, p *prepared, outcomes []outcom
 		sent_at = {:sent}, error = {:err}, reason = CASE WHEN reason = 'unsubscribed' THEN reason ELSE {:reason} END,
 		next_attempt_at = {:next}, updated = {:now} WHERE id = {:id}`).Prepare()
 	defer q.Close()
-	sent := 0
+	// messages sent, what they count in the day (Twilio: segments), and for a
+	// remote pass what that changes in the count its claim reserved
+	sent, units, adjust := 0, 0, 0
 	for _, o := range outcomes {
 		prm := dbx.Params{"s": "sent", "inc": inc, "pid": "", "sent": "", "err": "", "reason": "", "next": "", "now": at, "id": o.row.ID}
 		attempts := o.row.Attempts + inc
@@ -320,6 +405,8 @@ func (e *Engine) record(tx core.App, c *campaign, p *prepared, outcomes []outcom
 		case o.err == nil:
 			prm["pid"], prm["sent"] = o.result.ProviderMessageID, at
 			sent++
+			units += o.result.DailyUnits()
+			adjust += o.result.DailyUnits() - reserved(o.row)
 		case senders.IsUnknown(o.err):
 			// the provider may have it: settled by a person (retry
 			// "unknown") or a look-up at the provider, never re-sent here
@@ -347,10 +434,21 @@ func (e *Engine) record(tx core.App, c *campaign, p *prepared, outcomes []outcom
 		return err
 	}
 	if inc == 1 {
-		return addDaily(tx, c.ws, p.provider, now, sent)
+		return addDaily(tx, c.ws, p.provider, now, units)
 	}
-	return nil
+	// a remote claim reserved each row's units: a sent message counts what
+	// the provider says it counted; an unknown one keeps its reservation;
+	// a failed, retried or skipped one counts one attempt, as before
+	for _, o := range outcomes {
+		if o.skip != "" || (o.err != nil && !senders.IsUnknown(o.err)) {
+			adjust += 1 - reserved(o.row)
+		}
+	}
+	return addDaily(tx, c.ws, p.provider, now, adjust)
 }
+
+// reserved is what a remote claim reserved for r in the day's count.
+func reserved(r row) int { return max(1, r.units) }
 
 // timeline writes one entry per sent message on its contact's timeline
 // (raw SQL, one statement per batch: what the record hooks would keep is
@@ -374,6 +472,12 @@ func (e *Engine) timeline(tx core.App, c *campaign, outcomes []outcome, at strin
 		}
 	}
 	return nil
+}
+
+// messageID is a delivery's Message-ID: what the message carries and what
+// a look-up at Gmail or Graph searches for (settle.go).
+func messageID(delivery, campaign, host string) string {
+	return "<" + delivery + "." + campaign + "@" + host + ">"
 }
 
 func timelineText(c *campaign, o outcome) string {

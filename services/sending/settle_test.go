@@ -72,9 +72,15 @@ func crashScenario(t *testing.T, w *world, camp *core.Record, f *providerFake, o
 	f.lose = map[string]bool{addr(1): true}
 	f.refuse = map[string]bool{addr(2): true}
 	w.drain(e, camp.Id, 10)
-	// the crash: c3's row back to "sending", the campaign still sending
+	// the crash: c3's row back to "sending" and its timeline entry gone
+	// (both are written in the transaction that records the send), the
+	// campaign still sending
 	if _, err := w.env.App.DB().NewQuery(`UPDATE campaign_deliveries SET status = 'sending', provider_message_id = '' WHERE address = {:a}`).
 		Bind(dbx.Params{"a": addr(3)}).Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.env.App.DB().NewQuery(`DELETE FROM communication_logs WHERE campaign = {:c} AND contact IN
+		(SELECT contact FROM campaign_deliveries WHERE address = {:a})`).Bind(dbx.Params{"c": camp.Id, "a": addr(3)}).Execute(); err != nil {
 		t.Fatal(err)
 	}
 	w.setStatus(camp.Id, "sending")
@@ -101,6 +107,21 @@ func crashScenario(t *testing.T, w *world, camp *core.Record, f *providerFake, o
 		}
 		if want := f.accepted[r.Address]; len(want) == 1 && !strings.Contains(r.PID, strings.TrimPrefix(want[0], "<")) {
 			t.Errorf("%s: id %q, the provider has %v", r.Address, r.PID, want)
+		}
+	}
+	// one outbound timeline entry each: the settled ones (c1, c3) too
+	var entries []struct {
+		Address string `db:"address"`
+		N       int    `db:"n"`
+	}
+	if err := w.env.App.DB().NewQuery(`SELECT d.address, (SELECT count(*) FROM communication_logs l WHERE l.campaign = d.campaign
+		AND l.contact = d.contact AND l.direction = 'outbound') AS n FROM campaign_deliveries d WHERE d.campaign = {:c}`).
+		Bind(dbx.Params{"c": camp.Id}).All(&entries); err != nil {
+		t.Fatal(err)
+	}
+	for _, en := range entries {
+		if en.N != 1 {
+			t.Errorf("%s: %d timeline entries", en.Address, en.N)
 		}
 	}
 	if st, _, c := w.status(camp.Id); st != "sent" || c["sent"] != 5 || c["unknown"] != 0 {

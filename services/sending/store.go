@@ -198,6 +198,14 @@ func nextDue(app core.App, id string) (time.Time, bool, error) {
 	return t.Time(), true, err
 }
 
+// anyDue reports whether a queued row of the campaign is due now.
+func anyDue(app core.App, id string, now time.Time) (bool, error) {
+	var due bool
+	err := app.DB().NewQuery(`SELECT EXISTS (SELECT 1 FROM campaign_deliveries WHERE campaign = {:c} AND status = 'queued'
+		AND next_attempt_at <= {:now})`).Bind(dbx.Params{"c": id, "now": dbTime(now)}).Row(&due)
+	return due, err
+}
+
 // counts are the ledger's rows by status.
 func counts(app core.App, id string) (map[string]int, error) {
 	var rows []struct {
@@ -287,16 +295,24 @@ func (e *Engine) finish(id string) error {
 		if c["queued"]+c["sending"] > 0 {
 			return nil
 		}
-		status := statusSent
-		if c["failed"] > 0 && c["sent"] == 0 && c["unknown"] == 0 {
-			status = statusFailed
-		}
+		status, reason := finalStatus(c)
 		rec.Set("status", status)
 		rec.Set("counters", c)
-		rec.Set("status_reason", fmt.Sprintf("%d sent, %d failed, %d skipped, %d unknown", c["sent"], c["failed"], c["skipped"], c["unknown"]))
+		rec.Set("status_reason", reason)
 		rec.Set("finished_at", e.opt.Clock.Now().UTC())
 		return tx.Save(rec)
 	})
+}
+
+// finalStatus is a finished campaign's status and reason from its
+// counters: "failed" when every row that was to be sent failed, "sent"
+// otherwise (unknown rows may have reached the provider: settle.go).
+func finalStatus(c map[string]int) (string, string) {
+	status := statusSent
+	if c["failed"] > 0 && c["sent"] == 0 && c["unknown"] == 0 {
+		status = statusFailed
+	}
+	return status, fmt.Sprintf("%d sent, %d failed, %d skipped, %d unknown", c["sent"], c["failed"], c["skipped"], c["unknown"])
 }
 
 // pause stops a campaign that is sending, with the reason (audited as the

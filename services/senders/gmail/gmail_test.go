@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pi-crm/pi-crm/internal/providerfake/gmailfake"
 	"github.com/pi-crm/pi-crm/services/senders"
 )
 
@@ -22,10 +23,10 @@ func message(to string) senders.Message {
 		MessageID: "d1.c1@crm.example"}
 }
 
-func newServiceAccount(t *testing.T, f *fake) *Sender {
+func newServiceAccount(t *testing.T, f *gmailfake.Fake) *Sender {
 	t.Helper()
-	s, err := New(Config{ServiceAccountJSON: f.serviceAccountJSON(), DelegatedUser: "anna@shop.example", BaseURL: f.srv.URL,
-		HTTPClient: f.srv.Client()})
+	s, err := New(Config{ServiceAccountJSON: f.ServiceAccountJSON(), DelegatedUser: "anna@shop.example", BaseURL: f.Srv.URL,
+		HTTPClient: f.Srv.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func kind(err error) string {
 // the token endpoint (claims and RS256 signature checked by the fake), then
 // users.messages.send whose raw decodes to our multipart message.
 func TestSendServiceAccount(t *testing.T) {
-	f := newFake(t)
+	f := gmailfake.New(t)
 	s := newServiceAccount(t, f)
 	m := message("Bob Builder <bob@example.org>")
 	res, err := s.Send(context.Background(), m)
@@ -61,19 +62,19 @@ func TestSendServiceAccount(t *testing.T) {
 	if _, err := s.Send(context.Background(), message("carol@example.org")); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.sent) != 2 || res.ProviderMessageID != f.sent[0].id {
-		t.Fatalf("sent %d, result %+v", len(f.sent), res)
+	if len(f.Sent()) != 2 || res.ProviderMessageID != f.Sent()[0].ID {
+		t.Fatalf("sent %d, result %+v", len(f.Sent()), res)
 	}
 	// one exchange for both sends, asking for gmail.send only, as the delegated user
-	if n := f.calls["POST /token"]; n != 1 || len(f.claims) != 1 {
+	if n := f.Calls("POST /token"); n != 1 || len(f.Claims()) != 1 {
 		t.Fatalf("%d token exchanges", n)
 	}
-	c := f.claims[0]
-	if c["sub"] != "anna@shop.example" || c["scope"] != ScopeSend || c["aud"] != googleTokenURI {
+	c := f.Claims()[0]
+	if c["sub"] != "anna@shop.example" || c["scope"] != ScopeSend || c["aud"] != gmailfake.TokenURI {
 		t.Errorf("claims %v", c)
 	}
 
-	msg := f.sent[0].msg
+	msg := f.Sent()[0].Msg
 	h := msg.Header
 	subject, err := new(mime.WordDecoder).DecodeHeader(h.Get("Subject"))
 	if err != nil || subject != m.Subject || !strings.HasPrefix(h.Get("Subject"), "=?utf-8?q?") {
@@ -109,7 +110,7 @@ func TestSendServiceAccount(t *testing.T) {
 	if parts["text/plain; charset=utf-8"] != strings.ReplaceAll(m.Text, "\n", "\r\n") || parts["text/html; charset=utf-8"] != m.HTML || len(parts) != 2 {
 		t.Errorf("parts %q", parts)
 	}
-	if !strings.Contains(string(f.sent[0].raw), "\r\n\r\n") {
+	if !strings.Contains(string(f.Sent()[0].Raw), "\r\n\r\n") {
 		t.Error("no CRLF header end")
 	}
 }
@@ -117,20 +118,20 @@ func TestSendServiceAccount(t *testing.T) {
 // An OAuth client's refresh token: the refresh grant with the client's id and
 // secret; a revoked token is permanent.
 func TestSendRefreshToken(t *testing.T) {
-	f := newFake(t)
-	s, err := New(Config{ClientID: f.client.id, ClientSecret: f.client.secret, RefreshToken: f.client.refresh,
-		From: "Shop <news@shop.example>", BaseURL: f.srv.URL + "/", HTTPClient: f.srv.Client()})
+	f := gmailfake.New(t)
+	s, err := New(Config{ClientID: f.ClientID, ClientSecret: f.ClientSecret, RefreshToken: f.RefreshToken,
+		From: "Shop <news@shop.example>", BaseURL: f.Srv.URL + "/", HTTPClient: f.Srv.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Send(context.Background(), message("bob@example.org")); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.sent[0].msg.Header.Get("From"); got != `"Shop" <news@shop.example>` {
+	if got := f.Sent()[0].Msg.Header.Get("From"); got != `"Shop" <news@shop.example>` {
 		t.Errorf("from %q", got)
 	}
-	revoked, err := New(Config{ClientID: f.client.id, ClientSecret: f.client.secret, RefreshToken: "1//revoked",
-		From: "news@shop.example", BaseURL: f.srv.URL, HTTPClient: f.srv.Client()})
+	revoked, err := New(Config{ClientID: f.ClientID, ClientSecret: f.ClientSecret, RefreshToken: "1//revoked",
+		From: "news@shop.example", BaseURL: f.Srv.URL, HTTPClient: f.Srv.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,8 +143,8 @@ func TestSendRefreshToken(t *testing.T) {
 
 // A service account whose delegation lacks gmail.send cannot send: permanent.
 func TestSendDelegationMissing(t *testing.T) {
-	f := newFake(t)
-	f.grant(ScopeReadonly)
+	f := gmailfake.New(t)
+	f.Grant(ScopeReadonly)
 	_, err := newServiceAccount(t, f).Send(context.Background(), message("bob@example.org"))
 	if kind(err) != "permanent" || !strings.Contains(err.Error(), "unauthorized_client") {
 		t.Errorf("%v", err)
@@ -151,7 +152,7 @@ func TestSendDelegationMissing(t *testing.T) {
 }
 
 func TestSendErrors(t *testing.T) {
-	f := newFake(t)
+	f := gmailfake.New(t)
 	s := newServiceAccount(t, f)
 	cases := []struct {
 		name   string
@@ -161,31 +162,31 @@ func TestSendErrors(t *testing.T) {
 	}{
 		{"429 Retry-After", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", "30")
-			gerr(w, 429, "RESOURCE_EXHAUSTED", "rateLimitExceeded", "User-rate limit exceeded.")
+			gmailfake.Error(w, 429, "RESOURCE_EXHAUSTED", "rateLimitExceeded", "User-rate limit exceeded.")
 		}, "temporary", 30 * time.Second},
 		{"403 userRateLimitExceeded", func(w http.ResponseWriter, r *http.Request) {
-			gerr(w, 403, "PERMISSION_DENIED", "userRateLimitExceeded", "User Rate Limit Exceeded")
+			gmailfake.Error(w, 403, "PERMISSION_DENIED", "userRateLimitExceeded", "User Rate Limit Exceeded")
 		}, "temporary", 0},
 		{"500", func(w http.ResponseWriter, r *http.Request) {
-			gerr(w, 500, "INTERNAL", "backendError", "Backend Error")
+			gmailfake.Error(w, 500, "INTERNAL", "backendError", "Backend Error")
 		}, "temporary", 0},
 		{"503 Retry-After date", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", time.Now().Add(2*time.Minute).UTC().Format(http.TimeFormat))
-			gerr(w, 503, "UNAVAILABLE", "backendError", "The service is currently unavailable.")
+			gmailfake.Error(w, 503, "UNAVAILABLE", "backendError", "The service is currently unavailable.")
 		}, "temporary", 2 * time.Minute},
 		{"400 invalidArgument", func(w http.ResponseWriter, r *http.Request) {
-			gerr(w, 400, "INVALID_ARGUMENT", "invalidArgument", "Invalid To header")
+			gmailfake.Error(w, 400, "INVALID_ARGUMENT", "invalidArgument", "Invalid To header")
 		}, "permanent", 0},
 		{"401", func(w http.ResponseWriter, r *http.Request) {
-			gerr(w, 401, "UNAUTHENTICATED", "authError", "Invalid Credentials")
+			gmailfake.Error(w, 401, "UNAUTHENTICATED", "authError", "Invalid Credentials")
 		}, "permanent", 0},
 		{"403 forbidden", func(w http.ResponseWriter, r *http.Request) {
-			gerr(w, 403, "PERMISSION_DENIED", "forbidden", "Delegation denied for anna@shop.example")
+			gmailfake.Error(w, 403, "PERMISSION_DENIED", "forbidden", "Delegation denied for anna@shop.example")
 		}, "permanent", 0},
-		{"connection dropped after the request", drop, "unknown", 0},
+		{"connection dropped after the request", gmailfake.Drop, "unknown", 0},
 	}
 	for _, c := range cases {
-		f.sendNext = append(f.sendNext, c.answer)
+		f.SendNext(c.answer)
 		_, err := s.Send(context.Background(), message("bob@example.org"))
 		if kind(err) != c.kind {
 			t.Errorf("%s: %v is %s, want %s", c.name, err, kind(err), c.kind)
@@ -195,8 +196,8 @@ func TestSendErrors(t *testing.T) {
 			t.Errorf("%s: retry after %v, want %v", c.name, after, c.after)
 		}
 	}
-	if len(f.sent) != 0 {
-		t.Errorf("%d stored", len(f.sent))
+	if len(f.Sent()) != 0 {
+		t.Errorf("%d stored", len(f.Sent()))
 	}
 
 	// a refused address is refused before any call; a server that is gone
@@ -204,20 +205,20 @@ func TestSendErrors(t *testing.T) {
 	if _, err := s.Send(context.Background(), message("not an address")); kind(err) != "permanent" {
 		t.Errorf("bad address: %v", err)
 	}
-	f.srv.Close()
+	f.Srv.Close()
 	if _, err := s.Send(context.Background(), message("bob@example.org")); kind(err) != "temporary" {
 		t.Errorf("server gone: %v (%s)", err, kind(err))
 	}
 }
 
 func TestNewChecksConfig(t *testing.T) {
-	f := newFake(t)
+	f := gmailfake.New(t)
 	for name, cfg := range map[string]Config{
 		"nothing":       {},
-		"no user":       {ServiceAccountJSON: f.serviceAccountJSON()},
+		"no user":       {ServiceAccountJSON: f.ServiceAccountJSON()},
 		"bad json":      {ServiceAccountJSON: "{", DelegatedUser: "a@b.example"},
 		"no secret":     {ClientID: "x", RefreshToken: "y"},
-		"both":          {ServiceAccountJSON: f.serviceAccountJSON(), DelegatedUser: "a@b.example", RefreshToken: "y"},
+		"both":          {ServiceAccountJSON: f.ServiceAccountJSON(), DelegatedUser: "a@b.example", RefreshToken: "y"},
 		"bad base_url":  {ClientID: "x", ClientSecret: "s", RefreshToken: "y", BaseURL: "ftp://x"},
 		"bad from":      {ClientID: "x", ClientSecret: "s", RefreshToken: "y", From: "not an address"},
 		"relative base": {ClientID: "x", ClientSecret: "s", RefreshToken: "y", BaseURL: "/gmail"},

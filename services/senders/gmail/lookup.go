@@ -74,7 +74,7 @@ func (s *Sender) Lookup(ctx context.Context, q senders.Query) (senders.LookupRes
 			return senders.LookupResult{Outcome: senders.Undetermined, Reason: err.Error()}, err
 		}
 	}
-	return senders.LookupResult{Outcome: senders.Undetermined, Reason: ReasonNoReadScope}, nil
+	return senders.LookupResult{Outcome: senders.Undetermined, Reason: ReasonNoReadScope, NoReadPermission: true}, nil
 }
 
 // search: rfc822msgid: in the Sent folder (trash included: a sent message

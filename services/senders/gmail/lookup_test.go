@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pi-crm/pi-crm/internal/providerfake/gmailfake"
 	"github.com/pi-crm/pi-crm/services/senders"
 )
 
@@ -17,7 +18,7 @@ func query(m senders.Message, since time.Time) senders.Query {
 
 // sendSome stores a message to bob with Message-ID d1.c1@crm.example; the
 // look-ups below then ask for it and for messages never sent.
-func sendSome(t *testing.T, f *fake) (since time.Time, sentID string) {
+func sendSome(t *testing.T, f *gmailfake.Fake) (since time.Time, sentID string) {
 	t.Helper()
 	since = time.Now().Add(-time.Second)
 	s := newServiceAccount(t, f)
@@ -31,10 +32,10 @@ func sendSome(t *testing.T, f *fake) (since time.Time, sentID string) {
 // later is a look-up's clock, past every attempt's SettleDelay.
 func later() time.Time { return time.Now().Add(10 * time.Minute) }
 
-func lookupSender(t *testing.T, f *fake) *Sender {
+func lookupSender(t *testing.T, f *gmailfake.Fake) *Sender {
 	t.Helper()
-	s, err := New(Config{ServiceAccountJSON: f.serviceAccountJSON(), DelegatedUser: "anna@shop.example", BaseURL: f.srv.URL,
-		HTTPClient: f.srv.Client(), Now: later})
+	s, err := New(Config{ServiceAccountJSON: f.ServiceAccountJSON(), DelegatedUser: "anna@shop.example", BaseURL: f.Srv.URL,
+		HTTPClient: f.Srv.Client(), Now: later})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,8 +55,8 @@ func lookup(t *testing.T, s *Sender, q senders.Query) senders.LookupResult {
 // sent to a recipient who got nothing since is NotFound; one whose
 // recipient did get a message since is Undetermined.
 func TestLookupReadonly(t *testing.T) {
-	f := newFake(t)
-	f.grant(ScopeSend, ScopeReadonly, ScopeMetadata)
+	f := gmailfake.New(t)
+	f.Grant(ScopeSend, ScopeReadonly, ScopeMetadata)
 	since, id := sendSome(t, f)
 	s := lookupSender(t, f)
 
@@ -82,12 +83,12 @@ func TestLookupReadonly(t *testing.T) {
 		t.Errorf("too recent: %+v", r)
 	}
 	// only gmail.readonly was asked for (the first scope that works)
-	for _, c := range f.claims[1:] {
+	for _, c := range f.Claims()[1:] {
 		if c["scope"] != ScopeReadonly {
 			t.Errorf("look-up asked for %v", c["scope"])
 		}
 	}
-	if f.calls["GET /gmail/v1/users/me/messages/"+id] != 0 {
+	if f.Calls("GET /gmail/v1/users/me/messages/"+id) != 0 {
 		t.Error("readonly look-up read a message")
 	}
 }
@@ -95,13 +96,13 @@ func TestLookupReadonly(t *testing.T) {
 // With gmail.metadata only (a service account's delegation, or a refresh
 // token consented with it): the Sent folder is read message by message.
 func TestLookupMetadataOnly(t *testing.T) {
-	f := newFake(t)
-	f.grant(ScopeSend, ScopeMetadata)
+	f := gmailfake.New(t)
+	f.Grant(ScopeSend, ScopeMetadata)
 	since, id := sendSome(t, f)
 
 	sa := lookupSender(t, f)
-	rt, err := New(Config{ClientID: f.client.id, ClientSecret: f.client.secret, RefreshToken: f.client.refresh,
-		From: "news@shop.example", BaseURL: f.srv.URL, HTTPClient: f.srv.Client(), Now: later})
+	rt, err := New(Config{ClientID: f.ClientID, ClientSecret: f.ClientSecret, RefreshToken: f.RefreshToken,
+		From: "news@shop.example", BaseURL: f.Srv.URL, HTTPClient: f.Srv.Client(), Now: later})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +121,7 @@ func TestLookupMetadataOnly(t *testing.T) {
 			t.Errorf("%s: another to bob: %+v", name, r)
 		}
 	}
-	if f.calls["GET /gmail/v1/users/me/messages/"+id] == 0 {
+	if f.Calls("GET /gmail/v1/users/me/messages/"+id) == 0 {
 		t.Error("no message read")
 	}
 }
@@ -129,23 +130,23 @@ func TestLookupMetadataOnly(t *testing.T) {
 // error, for a service account (the exchange refused) and a refresh token
 // (403 insufficient scopes).
 func TestLookupNoPermission(t *testing.T) {
-	f := newFake(t)
+	f := gmailfake.New(t)
 	since, _ := sendSome(t, f) // gmail.send only
 	sa := lookupSender(t, f)
-	rt, err := New(Config{ClientID: f.client.id, ClientSecret: f.client.secret, RefreshToken: f.client.refresh,
-		From: "news@shop.example", BaseURL: f.srv.URL, HTTPClient: f.srv.Client(), Now: later})
+	rt, err := New(Config{ClientID: f.ClientID, ClientSecret: f.ClientSecret, RefreshToken: f.RefreshToken,
+		From: "news@shop.example", BaseURL: f.Srv.URL, HTTPClient: f.Srv.Client(), Now: later})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name, s := range map[string]*Sender{"service account": sa, "refresh token": rt} {
 		r, err := s.Lookup(context.Background(), query(message("bob@example.org"), since))
-		if err != nil || r.Outcome != senders.Undetermined || r.Reason != ReasonNoReadScope || !strings.Contains(r.Reason, "gmail.readonly") {
+		if err != nil || r.Outcome != senders.Undetermined || r.Reason != ReasonNoReadScope || !r.NoReadPermission || !strings.Contains(r.Reason, "gmail.readonly") {
 			t.Errorf("%s: %+v %v", name, r, err)
 		}
 	}
 	// the service account asked for each read scope once, and was refused
 	var asked []string
-	for _, c := range f.claims {
+	for _, c := range f.Claims() {
 		asked = append(asked, c["scope"].(string))
 	}
 	if strings.Join(asked, " ") != ScopeSend+" "+ScopeReadonly+" "+ScopeMetadata {
@@ -157,21 +158,21 @@ func TestLookupNoPermission(t *testing.T) {
 // row stays undetermined meanwhile; a delivery without a Message-ID cannot
 // be looked up.
 func TestLookupFailures(t *testing.T) {
-	f := newFake(t)
-	f.grant(ScopeSend, ScopeReadonly)
+	f := gmailfake.New(t)
+	f.Grant(ScopeSend, ScopeReadonly)
 	s := newServiceAccount(t, f)
 	q := query(message("bob@example.org"), time.Now())
 	q.MessageID = ""
 	if r, err := s.Lookup(context.Background(), q); err != nil || r.Outcome != senders.Undetermined {
 		t.Errorf("no id: %+v %v", r, err)
 	}
-	srv := f.srv
+	srv := f.Srv
 	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/token" {
-			f.serve(w, r)
+			f.Serve(w, r)
 			return
 		}
-		gerr(w, 503, "UNAVAILABLE", "backendError", "The service is currently unavailable.")
+		gmailfake.Error(w, 503, "UNAVAILABLE", "backendError", "The service is currently unavailable.")
 	})
 	r, err := s.Lookup(context.Background(), query(message("bob@example.org"), time.Now()))
 	if err == nil || r.Outcome != senders.Undetermined {

@@ -42,6 +42,11 @@ const (
 // look-up of an attempt younger than this cannot say "never sent".
 const EventLag = 5 * time.Minute
 
+// ReasonNoReadPermission is the Reason of a look-up whose key may not read
+// the domain's events.
+const ReasonNoReadPermission = "the Mailgun key may not read events (a domain sending key sends only): " +
+	"use an account API key (Mailgun → API Security) so that unknown rows can be settled"
+
 // Config is what the sender needs.
 type Config struct {
 	Domain  string
@@ -171,7 +176,9 @@ func classify(err error, capt *httpwire.Capture) error {
 // variable, from a minute before the attempt: an accepted (or later) event
 // is Found with Mailgun's message id; a rejected one is NotFound (Mailgun
 // did not take it); no event at all, EventLag after the attempt, is
-// NotFound; before that, or on an error, Undetermined.
+// NotFound; before that Undetermined; a key that may not read events
+// (a domain sending key: 401/403) Undetermined with NoReadPermission; any
+// other failure Undetermined and the error.
 func (s *Sender) Lookup(ctx context.Context, q senders.Query) (senders.LookupResult, error) {
 	if q.DeliveryID == "" {
 		return senders.LookupResult{Reason: "no delivery id to look up"}, nil
@@ -202,7 +209,13 @@ func (s *Sender) Lookup(ctx context.Context, q senders.Query) (senders.LookupRes
 		}
 	}
 	if err := it.Err(); err != nil {
-		return senders.LookupResult{Reason: "mailgun's events could not be read: " + trim(err.Error())}, nil
+		var ue *mg.UnexpectedResponseError
+		if errors.As(err, &ue) && (ue.Actual == http.StatusUnauthorized || ue.Actual == http.StatusForbidden) {
+			// a domain's sending key may send but not read events
+			return senders.LookupResult{Reason: ReasonNoReadPermission, NoReadPermission: true}, nil
+		}
+		err = fmt.Errorf("mailgun's events could not be read: %s", trim(err.Error()))
+		return senders.LookupResult{Reason: err.Error()}, err
 	}
 	if rejected {
 		return senders.LookupResult{Outcome: senders.NotFound}, nil

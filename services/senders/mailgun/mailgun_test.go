@@ -211,7 +211,8 @@ func TestSendErrors(t *testing.T) {
 
 // Lookup reads the events by our v: variable: accepted → Found with
 // Mailgun's id; rejected → NotFound; nothing after EventLag → NotFound,
-// before it Undetermined; an error Undetermined.
+// before it Undetermined; an error Undetermined and the error; a key that
+// may not read events (401/403) Undetermined with NoReadPermission.
 func TestLookup(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	var items string
@@ -258,8 +259,14 @@ func TestLookup(t *testing.T) {
 		t.Errorf("nothing, a minute later: %+v", res)
 	}
 	status = 500
-	if res, err := s.Lookup(context.Background(), q); err != nil || res.Outcome != senders.Undetermined || res.Reason == "" {
+	if res, err := s.Lookup(context.Background(), q); err == nil || res.Outcome != senders.Undetermined || res.Reason == "" || res.NoReadPermission {
 		t.Errorf("500: %+v %v", res, err)
+	}
+	// a sending key: 401 on events
+	status = 401
+	if res, err := s.Lookup(context.Background(), q); err != nil || res.Outcome != senders.Undetermined || !res.NoReadPermission ||
+		res.Reason != mailgun.ReasonNoReadPermission {
+		t.Errorf("401: %+v %v", res, err)
 	}
 }
 

@@ -96,7 +96,7 @@ func (s *Sender) Lookup(ctx context.Context, q senders.Query) (senders.LookupRes
 // again until someone grants it); anything else is an error.
 func (s *Sender) failed(err error) (senders.LookupResult, error) {
 	if statusOf(err) == http.StatusForbidden {
-		return senders.LookupResult{Outcome: senders.Undetermined, Reason: ReasonNoReadPermission}, nil
+		return senders.LookupResult{Outcome: senders.Undetermined, Reason: ReasonNoReadPermission, NoReadPermission: true}, nil
 	}
 	err = fmt.Errorf("microsoft365: look-up: %s", describe(err))
 	return senders.LookupResult{Outcome: senders.Undetermined, Reason: err.Error()}, err

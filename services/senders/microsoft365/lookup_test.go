@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pi-crm/pi-crm/internal/providerfake/graphfake"
 	"github.com/pi-crm/pi-crm/services/senders"
 )
 
@@ -19,8 +20,8 @@ func query(m senders.Message, since time.Time) senders.Query {
 // recipient since: Undetermined; an attempt younger than SettleDelay:
 // Undetermined.
 func TestLookup(t *testing.T) {
-	f := newFake(t)
-	s := f.sender(t, nil) // its clock is 10 minutes ahead: past SettleDelay
+	f := graphfake.New(t)
+	s := newSender(t, f, nil) // its clock is 10 minutes ahead: past SettleDelay
 	since := time.Now().Add(-time.Second)
 	if _, err := s.Send(context.Background(), message("bob@example.org")); err != nil {
 		t.Fatal(err)
@@ -57,14 +58,14 @@ func TestLookup(t *testing.T) {
 // Without Mail.ReadBasic.All: Undetermined with the permission to grant,
 // no error. A Graph failure: an error, to try again later.
 func TestLookupNoPermission(t *testing.T) {
-	f := newFake(t)
-	f.canRead = false
-	s := f.sender(t, nil)
+	f := graphfake.New(t)
+	f.SetCanRead(false)
+	s := newSender(t, f, nil)
 	r, err := s.Lookup(context.Background(), query(message("bob@example.org"), time.Now().Add(-time.Hour)))
-	if err != nil || r.Outcome != senders.Undetermined || r.Reason != ReasonNoReadPermission || !strings.Contains(r.Reason, "Mail.ReadBasic") {
+	if err != nil || r.Outcome != senders.Undetermined || r.Reason != ReasonNoReadPermission || !r.NoReadPermission || !strings.Contains(r.Reason, "Mail.ReadBasic") {
 		t.Errorf("%+v %v", r, err)
 	}
-	f.srv.Close()
+	f.Srv.Close()
 	r, err = s.Lookup(context.Background(), query(message("bob@example.org"), time.Now().Add(-time.Hour)))
 	if err == nil || r.Outcome != senders.Undetermined {
 		t.Errorf("gone: %+v %v", r, err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pi-crm/pi-crm/internal/providerfake/graphfake"
 	"github.com/pi-crm/pi-crm/services/senders"
 )
 
@@ -41,8 +42,8 @@ func kind(err error) string {
 // fake login endpoint, then sendMail's MIME form, gzip-compressed by the
 // SDK, whose base64 body is our multipart message with every header.
 func TestSendMIME(t *testing.T) {
-	f := newFake(t)
-	s := f.sender(t, nil)
+	f := graphfake.New(t)
+	s := newSender(t, f, nil)
 	m := message("Bob Builder <bob@example.org>")
 	res, err := s.Send(context.Background(), m)
 	if err != nil {
@@ -51,13 +52,13 @@ func TestSendMIME(t *testing.T) {
 	if _, err := s.Send(context.Background(), message("carol@example.org")); err != nil {
 		t.Fatal(err)
 	}
-	if res.ProviderMessageID != "d1.c1@crm.example" || len(f.sent) != 2 {
-		t.Fatalf("result %+v, %d sent", res, len(f.sent))
+	if res.ProviderMessageID != "d1.c1@crm.example" || len(f.Sent()) != 2 {
+		t.Fatalf("result %+v, %d sent", res, len(f.Sent()))
 	}
-	if f.tokens != 1 || f.gzipped != 2 {
-		t.Errorf("%d token exchanges, %d gzipped bodies", f.tokens, f.gzipped)
+	if f.Tokens() != 1 || f.Gzipped() != 2 {
+		t.Errorf("%d token exchanges, %d gzipped bodies", f.Tokens(), f.Gzipped())
 	}
-	msg := f.sent[0].mime
+	msg := f.Sent()[0].MIME
 	if msg == nil {
 		t.Fatal("not the MIME form")
 	}
@@ -100,29 +101,29 @@ func TestSendMIME(t *testing.T) {
 // Not saved: sendMail's JSON form with saveToSentItems false, the HTML body,
 // internetMessageId, and only the x- headers Graph accepts.
 func TestSendJSON(t *testing.T) {
-	f := newFake(t)
+	f := graphfake.New(t)
 	no := false
-	s := f.sender(t, &no)
+	s := newSender(t, f, &no)
 	if _, err := s.Send(context.Background(), message("Bob <bob@example.org>")); err != nil {
 		t.Fatal(err)
 	}
-	body := f.sent[0].json
-	if body == nil || f.gzipped != 1 {
-		t.Fatalf("not the JSON form (gzipped %d)", f.gzipped)
+	body := f.Sent()[0].JSON
+	if body == nil || f.Gzipped() != 1 {
+		t.Fatalf("not the JSON form (gzipped %d)", f.Gzipped())
 	}
-	if param(body, "saveToSentItems") != false {
+	if graphfake.Param(body, "saveToSentItems") != false {
 		t.Errorf("saveToSentItems %v", body)
 	}
-	m := param(body, "message").(map[string]any)
+	m := graphfake.Param(body, "message").(map[string]any)
 	b := m["body"].(map[string]any)
-	to := asList(m["toRecipients"])[0]["emailAddress"].(map[string]any)
+	to := graphfake.AsList(m["toRecipients"])[0]["emailAddress"].(map[string]any)
 	from := m["from"].(map[string]any)["emailAddress"].(map[string]any)
 	if m["subject"] != message("").Subject || b["contentType"] != "html" || b["content"] != message("").HTML ||
 		m["internetMessageId"] != "<d1.c1@crm.example>" || to["address"] != "bob@example.org" || to["name"] != "Bob" ||
 		from["address"] != "news@shop.example" {
 		t.Errorf("message %v", m)
 	}
-	hs := asList(m["internetMessageHeaders"])
+	hs := graphfake.AsList(m["internetMessageHeaders"])
 	if len(hs) != 1 || hs[0]["name"] != "X-PiCRM-Campaign" || hs[0]["value"] != "c1" {
 		t.Errorf("headers %v", hs)
 	}
@@ -133,8 +134,8 @@ func TestSendJSON(t *testing.T) {
 }
 
 func TestSendErrors(t *testing.T) {
-	f := newFake(t)
-	s := f.sender(t, nil)
+	f := graphfake.New(t)
+	s := newSender(t, f, nil)
 	cases := []struct {
 		name   string
 		answer func(w http.ResponseWriter, r *http.Request)
@@ -143,29 +144,29 @@ func TestSendErrors(t *testing.T) {
 	}{
 		{"429 throttled", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", "17")
-			odataError(w, 429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit.")
+			graphfake.Error(w, 429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit.")
 		}, "temporary", 17 * time.Second},
 		{"503 Retry-After", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", "5")
-			odataError(w, 503, "ServiceUnavailable", "Service Unavailable")
+			graphfake.Error(w, 503, "ServiceUnavailable", "Service Unavailable")
 		}, "temporary", 5 * time.Second},
 		{"500", func(w http.ResponseWriter, r *http.Request) {
-			odataError(w, 500, "InternalServerError", "oops")
+			graphfake.Error(w, 500, "InternalServerError", "oops")
 		}, "temporary", 0},
 		{"502 not JSON", func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(502)
 			_, _ = io.WriteString(w, "<html>bad gateway</html>")
 		}, "temporary", 0},
 		{"400 invalid recipient", func(w http.ResponseWriter, r *http.Request) {
-			odataError(w, 400, "ErrorInvalidRecipients", "At least one recipient isn't valid.")
+			graphfake.Error(w, 400, "ErrorInvalidRecipients", "At least one recipient isn't valid.")
 		}, "permanent", 0},
 		{"403 no Mail.Send", func(w http.ResponseWriter, r *http.Request) {
-			odataError(w, 403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+			graphfake.Error(w, 403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
 		}, "permanent", 0},
-		{"connection dropped after the request", drop, "unknown", 0},
+		{"connection dropped after the request", graphfake.Drop, "unknown", 0},
 	}
 	for _, c := range cases {
-		f.sendNext = append(f.sendNext, c.answer)
+		f.SendNext(c.answer)
 		_, err := s.Send(context.Background(), message("bob@example.org"))
 		if kind(err) != c.kind {
 			t.Errorf("%s: %v is %s, want %s", c.name, err, kind(err), c.kind)
@@ -175,12 +176,12 @@ func TestSendErrors(t *testing.T) {
 			t.Errorf("%s: retry after %v, want %v", c.name, after, c.after)
 		}
 	}
-	if n := f.calls["POST /v1.0/users/news@shop.example/sendMail"]; n != len(cases) {
+	if n := f.Calls("POST /v1.0/users/news@shop.example/sendMail"); n != len(cases) {
 		t.Errorf("%d sendMail calls for %d sends: the SDK retried", n, len(cases))
 	}
 	// an unknown mailbox is permanent
-	other, err := New(Config{TenantID: f.tenant, ClientID: f.clientID, ClientSecret: f.secret, Sender: "nobody@shop.example",
-		BaseURL: f.srv.URL, HTTPClient: f.srv.Client()})
+	other, err := New(Config{TenantID: f.Tenant, ClientID: f.ClientID, ClientSecret: f.Secret, Sender: "nobody@shop.example",
+		BaseURL: f.Srv.URL, HTTPClient: f.Srv.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,8 +189,8 @@ func TestSendErrors(t *testing.T) {
 		t.Errorf("unknown mailbox: %v", err)
 	}
 	// a wrong secret: the token exchange refuses, permanently
-	bad, err := New(Config{TenantID: f.tenant, ClientID: f.clientID, ClientSecret: "wrong", Sender: f.mailbox,
-		BaseURL: f.srv.URL, HTTPClient: f.srv.Client()})
+	bad, err := New(Config{TenantID: f.Tenant, ClientID: f.ClientID, ClientSecret: "wrong", Sender: f.Mailbox,
+		BaseURL: f.Srv.URL, HTTPClient: f.Srv.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +201,7 @@ func TestSendErrors(t *testing.T) {
 		t.Error("the secret is in the error")
 	}
 	// gone: nothing written, temporary
-	f.srv.Close()
+	f.Srv.Close()
 	if _, err := s.Send(context.Background(), message("bob@example.org")); kind(err) != "temporary" {
 		t.Errorf("server gone: %v (%s)", err, kind(err))
 	}
@@ -232,12 +233,12 @@ func TestNewChecksConfig(t *testing.T) {
 
 // Senders opened and used at once (one per workspace): run with -race.
 func TestConcurrent(t *testing.T) {
-	f := newFake(t)
+	f := graphfake.New(t)
 	done := make(chan error)
 	for i := 0; i < 4; i++ {
 		go func() {
-			s, err := New(Config{TenantID: f.tenant, ClientID: f.clientID, ClientSecret: f.secret, Sender: f.mailbox,
-				BaseURL: f.srv.URL, HTTPClient: f.srv.Client()})
+			s, err := New(Config{TenantID: f.Tenant, ClientID: f.ClientID, ClientSecret: f.Secret, Sender: f.Mailbox,
+				BaseURL: f.Srv.URL, HTTPClient: f.Srv.Client()})
 			if err == nil {
 				_, err = s.Send(context.Background(), message("bob@example.org"))
 			}
@@ -249,7 +250,7 @@ func TestConcurrent(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if len(f.sent) != 4 {
-		t.Errorf("%d sent", len(f.sent))
+	if len(f.Sent()) != 4 {
+		t.Errorf("%d sent", len(f.Sent()))
 	}
 }

@@ -38,6 +38,11 @@ const (
 	CodeTooMany       = 20429
 )
 
+// ReasonNoReadPermission is the Reason of a look-up whose credentials may
+// not list messages.
+const ReasonNoReadPermission = "the Twilio credentials may not list messages: use the account's auth token or an API key " +
+	"that may read messages, so that unknown rows can be settled"
+
 // LookupLag is how long after an attempt a message may still be missing
 // from Twilio's list (queued messages carry no date_sent yet).
 const LookupLag = 10 * time.Minute
@@ -154,8 +159,20 @@ func (s *Sender) Send(ctx context.Context, m senders.Message) (senders.Result, e
 	if msg.Sid == nil || *msg.Sid == "" {
 		return senders.Result{}, senders.Unknown(errors.New("twilio: the answer has no message sid"))
 	}
-	return senders.Result{ProviderMessageID: *msg.Sid}, nil
+	// Twilio counts (and bills) segments: its answer's num_segments, else
+	// ours
+	units := templates.Segments(m.Text).Segments
+	if msg.NumSegments != nil {
+		if n, err := strconv.Atoi(*msg.NumSegments); err == nil && n > 0 {
+			units = n
+		}
+	}
+	return senders.Result{ProviderMessageID: *msg.Sid, Units: units}, nil
 }
+
+// UnitsOf is the message's segments: what Twilio counts against a daily
+// limit (senders.UnitCounter).
+func (s *Sender) UnitsOf(m senders.Message) int { return templates.Segments(m.Text).Segments }
 
 // pace waits until n segments may go (the first send goes at once).
 func (s *Sender) pace(ctx context.Context, n int) error {
@@ -221,8 +238,9 @@ func (s *Sender) classify(to string, err error) error {
 
 // Lookup lists the messages to q.To sent since a minute before the attempt
 // from this sender's number or service: one is Found (its sid); none,
-// LookupLag after the attempt, is NotFound; several, or an error, stay
-// Undetermined.
+// LookupLag after the attempt, is NotFound; several stay Undetermined;
+// credentials that may not list (401/403) are Undetermined with
+// NoReadPermission; another failure Undetermined and the error.
 func (s *Sender) Lookup(_ context.Context, q senders.Query) (senders.LookupResult, error) {
 	if q.To == "" || q.Since.IsZero() {
 		return senders.LookupResult{Reason: "no recipient or attempt time to look up"}, nil
@@ -231,7 +249,13 @@ func (s *Sender) Lookup(_ context.Context, q senders.Query) (senders.LookupResul
 	p.SetTo(q.To).SetDateSentAfter(q.Since.Add(-time.Minute)).SetPageSize(20).SetLimit(20)
 	msgs, err := s.api.ListMessage(p)
 	if err != nil {
-		return senders.LookupResult{Reason: "twilio's message list could not be read: " + err.Error()}, nil
+		var te *twclient.TwilioRestError
+		if errors.As(err, &te) && (te.Status == http.StatusUnauthorized || te.Status == http.StatusForbidden) {
+			// a restricted API key may create messages but not list them
+			return senders.LookupResult{Reason: ReasonNoReadPermission, NoReadPermission: true}, nil
+		}
+		err = fmt.Errorf("twilio's message list could not be read: %w", err)
+		return senders.LookupResult{Reason: err.Error()}, err
 	}
 	var ours []api.ApiV2010Message
 	for _, m := range msgs {

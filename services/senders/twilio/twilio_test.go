@@ -252,3 +252,57 @@ func TestLookup(t *testing.T) {
 		t.Errorf("too recent: %+v", res)
 	}
 }
+
+// A list refused with 401/403 (an API key that may not read messages) is
+// NoReadPermission without an error; a 500 is an error.
+func TestLookupRefused(t *testing.T) {
+	status := 403
+	f := newFake(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, `{"code":20003,"message":"Authenticate","more_info":"https://www.twilio.com/docs/errors/20003","status":`+strconv.Itoa(status)+`}`)
+	})
+	s, err := twilio.New(twilio.Config{AccountSID: sid, AuthToken: token, FromNumber: "+15017122661", BaseURL: f.srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := senders.Query{To: "+14155550123", Since: time.Now().Add(-time.Hour)}
+	if res, err := s.Lookup(context.Background(), q); err != nil || !res.NoReadPermission || res.Reason != twilio.ReasonNoReadPermission {
+		t.Errorf("403: %+v %v", res, err)
+	}
+	status = 500
+	if res, err := s.Lookup(context.Background(), q); err == nil || res.NoReadPermission || res.Outcome != senders.Undetermined {
+		t.Errorf("500: %+v %v", res, err)
+	}
+}
+
+// What a message counts against the daily limit: Twilio's num_segments
+// when it answers one, else our count of the body's segments (UnitsOf,
+// what the engine reserves before the send).
+func TestSendUnits(t *testing.T) {
+	segments := ""
+	f := newFake(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(201)
+		_, _ = io.WriteString(w, `{"sid":"SM11111111111111111111111111111111","status":"queued"`+segments+`}`)
+	})
+	s, err := twilio.New(twilio.Config{AccountSID: sid, AuthToken: token, FromNumber: "+15017122661", BaseURL: f.srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := senders.Message{Channel: "sms", To: "+14155550123", Text: strings.Repeat("a", 161)} // GSM-7: 153 + 8, two
+	if n := s.UnitsOf(long); n != 2 {
+		t.Errorf("UnitsOf 161 GSM-7 characters: %d", n)
+	}
+	if n := s.UnitsOf(senders.Message{Text: strings.Repeat("ж", 71)}); n != 2 {
+		t.Errorf("UnitsOf 71 UCS-2 characters: %d", n)
+	}
+	res, err := s.Send(context.Background(), long)
+	if err != nil || res.Units != 2 {
+		t.Errorf("without num_segments: %+v %v", res, err)
+	}
+	segments = `,"num_segments":"3"`
+	if res, err := s.Send(context.Background(), long); err != nil || res.Units != 3 || res.DailyUnits() != 3 {
+		t.Errorf("num_segments 3: %+v %v", res, err)
+	}
+}

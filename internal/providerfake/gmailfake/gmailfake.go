@@ -1,4 +1,9 @@
-package gmail
+// Package gmailfake is Google's token endpoint and the part of the Gmail API
+// the gmail sender uses, as an httptest server that checks each request as
+// Google documents it. The sender's own tests and the end-to-end campaign
+// tests (hooks) share it; it imports nothing of ours, so the gmail
+// package's internal tests may use it.
+package gmailfake
 
 import (
 	"crypto"
@@ -21,52 +26,96 @@ import (
 	"time"
 )
 
-// fake is Google's token endpoint and the part of the Gmail API the sender
+// Fake is Google's token endpoint and the part of the Gmail API the sender
 // uses, checking requests as Google documents them: the JWT-bearer grant
 // (RFC 7523) with an RS256 assertion signed by the service account's key,
 // the refresh-token grant, users.messages.send's {raw} (base64url RFC 2822),
 // users.messages.list with q/labelIds and users.messages.get format=metadata.
-type fake struct {
-	t      *testing.T
-	srv    *httptest.Server
-	key    *rsa.PrivateKey
-	email  string // the service account
-	client struct{ id, secret, refresh string }
+type Fake struct {
+	// Srv is the server: a sender's base_url is Srv.URL.
+	Srv *httptest.Server
+	// Email is the service account's; ClientID, ClientSecret and
+	// RefreshToken the OAuth client's the refresh-token grant accepts.
+	Email                                string
+	ClientID, ClientSecret, RefreshToken string
+
+	t   testing.TB
+	key *rsa.PrivateKey
 
 	mu       sync.Mutex
 	granted  map[string]bool // scopes the admin granted (JWT) or consented (refresh token)
 	tokens   map[string]string
 	claims   []map[string]any // each verified assertion's claims
-	sent     []sentMessage
+	sent     []Message
 	sendNext []func(w http.ResponseWriter, r *http.Request) // injected answers to the next sends
 	calls    map[string]int
 }
 
-type sentMessage struct {
-	id       string
-	raw      []byte
-	msg      *mail.Message
-	internal time.Time
+// Message is a message the fake accepted (users.messages.send).
+type Message struct {
+	ID       string
+	Raw      []byte
+	Msg      *mail.Message
+	Internal time.Time
 }
 
-const googleTokenURI = "https://oauth2.googleapis.com/token"
+// TokenURI is the token endpoint a service account's key file names (the
+// sender's base_url replaces its scheme and host).
+const TokenURI = "https://oauth2.googleapis.com/token"
 
-func newFake(t *testing.T) *fake {
+// The Gmail API's OAuth scopes (gmail.ScopeSend, …).
+const (
+	ScopeSend     = "https://www.googleapis.com/auth/gmail.send"
+	ScopeReadonly = "https://www.googleapis.com/auth/gmail.readonly"
+	ScopeMetadata = "https://www.googleapis.com/auth/gmail.metadata"
+)
+
+// New starts a fake that grants gmail.send only (Grant changes it).
+func New(t testing.TB) *Fake {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fake{t: t, key: key, email: "crm-sender@pi-crm-test.iam.gserviceaccount.com",
+	f := &Fake{t: t, key: key, Email: "crm-sender@pi-crm-test.iam.gserviceaccount.com",
 		granted: map[string]bool{ScopeSend: true}, tokens: map[string]string{}, calls: map[string]int{}}
-	f.client.id, f.client.secret, f.client.refresh = "cid.apps.googleusercontent.com", "csecret", "1//refresh"
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
+	f.ClientID, f.ClientSecret, f.RefreshToken = "cid.apps.googleusercontent.com", "csecret", "1//refresh"
+	f.Srv = httptest.NewServer(http.HandlerFunc(f.Serve))
+	t.Cleanup(f.Srv.Close)
 	return f
 }
 
-// serviceAccountJSON is a key file as the Cloud console downloads it.
-func (f *fake) serviceAccountJSON() string {
+// Sent are the messages accepted so far, oldest first.
+func (f *Fake) Sent() []Message {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Message(nil), f.sent...)
+}
+
+// Claims are the verified JWT assertions' claims, in order.
+func (f *Fake) Claims() []map[string]any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]map[string]any(nil), f.claims...)
+}
+
+// Calls is how many requests "METHOD path" the fake has had.
+func (f *Fake) Calls(key string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[key]
+}
+
+// SendNext queues answers for the next sends, one each, instead of
+// accepting them.
+func (f *Fake) SendNext(answers ...func(w http.ResponseWriter, r *http.Request)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sendNext = append(f.sendNext, answers...)
+}
+
+// ServiceAccountJSON is a key file as the Cloud console downloads it.
+func (f *Fake) ServiceAccountJSON() string {
 	der, err := x509.MarshalPKCS8PrivateKey(f.key)
 	if err != nil {
 		f.t.Fatal(err)
@@ -74,13 +123,15 @@ func (f *fake) serviceAccountJSON() string {
 	b, _ := json.Marshal(map[string]string{
 		"type": "service_account", "project_id": "pi-crm-test", "private_key_id": "kid-1",
 		"private_key":  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
-		"client_email": f.email, "client_id": "1234567890", "token_uri": googleTokenURI,
+		"client_email": f.Email, "client_id": "1234567890", "token_uri": TokenURI,
 		"auth_uri": "https://accounts.google.com/o/oauth2/auth",
 	})
 	return string(b)
 }
 
-func (f *fake) grant(scopes ...string) {
+// Grant sets the scopes the admin granted the service account (or the
+// refresh token was consented with).
+func (f *Fake) Grant(scopes ...string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.granted = map[string]bool{}
@@ -89,7 +140,8 @@ func (f *fake) grant(scopes ...string) {
 	}
 }
 
-func gerr(w http.ResponseWriter, code int, status, reason, message string) {
+// Error writes a Google API error answer.
+func Error(w http.ResponseWriter, code int, status, reason, message string) {
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{
@@ -98,7 +150,8 @@ func gerr(w http.ResponseWriter, code int, status, reason, message string) {
 	}})
 }
 
-func (f *fake) serve(w http.ResponseWriter, r *http.Request) {
+// Serve is the fake's handler (for a test that wraps it).
+func (f *Fake) Serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.calls[r.Method+" "+r.URL.Path]++
 	f.mu.Unlock()
@@ -112,7 +165,7 @@ func (f *fake) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	scopes := f.scopesOf(r)
 	if scopes == nil {
-		gerr(w, 401, "UNAUTHENTICATED", "authError", "Request had invalid authentication credentials.")
+		Error(w, 401, "UNAUTHENTICATED", "authError", "Request had invalid authentication credentials.")
 		return
 	}
 	if r.URL.Query().Get("alt") != "json" || r.URL.Query().Get("prettyPrint") != "false" {
@@ -122,7 +175,7 @@ func (f *fake) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodPost && path == "messages/send":
 		if !scopes[ScopeSend] {
-			gerr(w, 403, "PERMISSION_DENIED", "insufficientPermissions", "Request had insufficient authentication scopes.")
+			Error(w, 403, "PERMISSION_DENIED", "insufficientPermissions", "Request had insufficient authentication scopes.")
 			return
 		}
 		f.send(w, r)
@@ -136,7 +189,7 @@ func (f *fake) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // token checks a grant and answers an access token for the scopes granted.
-func (f *fake) token(w http.ResponseWriter, r *http.Request) {
+func (f *Fake) token(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); ct != "application/x-www-form-urlencoded" {
 		f.t.Errorf("token: content type %q", ct)
 	}
@@ -175,11 +228,11 @@ func (f *fake) token(w http.ResponseWriter, r *http.Request) {
 		}
 		f.mu.Unlock()
 	case "refresh_token":
-		if r.PostForm.Get("client_id") != f.client.id || r.PostForm.Get("client_secret") != f.client.secret {
+		if r.PostForm.Get("client_id") != f.ClientID || r.PostForm.Get("client_secret") != f.ClientSecret {
 			refuse("invalid_client", "Unauthorized")
 			return
 		}
-		if r.PostForm.Get("refresh_token") != f.client.refresh {
+		if r.PostForm.Get("refresh_token") != f.RefreshToken {
 			refuse("invalid_grant", "Token has been expired or revoked.")
 			return
 		}
@@ -205,7 +258,7 @@ func (f *fake) token(w http.ResponseWriter, r *http.Request) {
 // verifyAssertion checks the JWT as Google does: RS256 over header.claims
 // with the service account's public key, the key id, iss/sub/scope/aud and
 // a lifetime of at most an hour.
-func (f *fake) verifyAssertion(a string) (map[string]any, error) {
+func (f *Fake) verifyAssertion(a string) (map[string]any, error) {
 	parts := strings.Split(a, ".")
 	if len(parts) != 3 {
 		return nil, fmt.Errorf("%d parts", len(parts))
@@ -238,14 +291,14 @@ func (f *fake) verifyAssertion(a string) (map[string]any, error) {
 	}
 	iat, _ := claims["iat"].(float64)
 	exp, _ := claims["exp"].(float64)
-	if claims["iss"] != f.email || claims["aud"] != googleTokenURI || exp <= iat || exp-iat > 3600 ||
+	if claims["iss"] != f.Email || claims["aud"] != TokenURI || exp <= iat || exp-iat > 3600 ||
 		time.Since(time.Unix(int64(iat), 0)).Abs() > time.Minute {
 		return nil, fmt.Errorf("claims %v", claims)
 	}
 	return claims, nil
 }
 
-func (f *fake) scopesOf(r *http.Request) map[string]bool {
+func (f *Fake) scopesOf(r *http.Request) map[string]bool {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
 		return nil
@@ -263,7 +316,7 @@ func (f *fake) scopesOf(r *http.Request) map[string]bool {
 	return out
 }
 
-func (f *fake) send(w http.ResponseWriter, r *http.Request) {
+func (f *Fake) send(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	var next func(http.ResponseWriter, *http.Request)
 	if len(f.sendNext) > 0 {
@@ -279,7 +332,7 @@ func (f *fake) send(w http.ResponseWriter, r *http.Request) {
 	}
 	var body map[string]any
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		gerr(w, 400, "INVALID_ARGUMENT", "invalidArgument", "Invalid JSON payload")
+		Error(w, 400, "INVALID_ARGUMENT", "invalidArgument", "Invalid JSON payload")
 		return
 	}
 	rawS, _ := body["raw"].(string)
@@ -288,21 +341,21 @@ func (f *fake) send(w http.ResponseWriter, r *http.Request) {
 	}
 	raw, err := base64.URLEncoding.DecodeString(rawS)
 	if err != nil {
-		gerr(w, 400, "INVALID_ARGUMENT", "invalidArgument", "Invalid value for ByteString")
+		Error(w, 400, "INVALID_ARGUMENT", "invalidArgument", "Invalid value for ByteString")
 		return
 	}
 	msg, err := mail.ReadMessage(strings.NewReader(string(raw)))
 	if err != nil {
-		gerr(w, 400, "INVALID_ARGUMENT", "invalidArgument", "Invalid RFC822 message")
+		Error(w, 400, "INVALID_ARGUMENT", "invalidArgument", "Invalid RFC822 message")
 		return
 	}
 	if _, err := msg.Header.AddressList("To"); err != nil {
-		gerr(w, 400, "INVALID_ARGUMENT", "invalidArgument", "Invalid To header")
+		Error(w, 400, "INVALID_ARGUMENT", "invalidArgument", "Invalid To header")
 		return
 	}
 	f.mu.Lock()
 	id := fmt.Sprintf("18c%013d", len(f.sent)+1)
-	f.sent = append(f.sent, sentMessage{id: id, raw: raw, msg: msg, internal: time.Now()})
+	f.sent = append(f.sent, Message{ID: id, Raw: raw, Msg: msg, Internal: time.Now()})
 	f.mu.Unlock()
 	_ = json.NewEncoder(w).Encode(map[string]any{"id": id, "threadId": id, "labelIds": []string{"SENT"}})
 }
@@ -310,17 +363,17 @@ func (f *fake) send(w http.ResponseWriter, r *http.Request) {
 // list answers users.messages.list for labelIds=SENT, with q (gmail.readonly)
 // as rfc822msgid:<id> or to:<addr> [after:<epoch>]; gmail.metadata may list
 // but not search, as Google says.
-func (f *fake) list(w http.ResponseWriter, r *http.Request, scopes map[string]bool) {
+func (f *Fake) list(w http.ResponseWriter, r *http.Request, scopes map[string]bool) {
 	qs := r.URL.Query()
 	q := qs.Get("q")
 	switch {
 	case scopes[ScopeReadonly]:
 	case scopes[ScopeMetadata] && q == "":
 	case scopes[ScopeMetadata]:
-		gerr(w, 403, "PERMISSION_DENIED", "forbidden", "Metadata scope does not support 'q' parameter")
+		Error(w, 403, "PERMISSION_DENIED", "forbidden", "Metadata scope does not support 'q' parameter")
 		return
 	default:
-		gerr(w, 403, "PERMISSION_DENIED", "insufficientPermissions", "Request had insufficient authentication scopes.")
+		Error(w, 403, "PERMISSION_DENIED", "insufficientPermissions", "Request had insufficient authentication scopes.")
 		return
 	}
 	if qs.Get("labelIds") != "SENT" || qs.Get("includeSpamTrash") != "true" {
@@ -329,7 +382,7 @@ func (f *fake) list(w http.ResponseWriter, r *http.Request, scopes map[string]bo
 	max, _ := strconv.Atoi(qs.Get("maxResults"))
 	start, _ := strconv.Atoi(qs.Get("pageToken"))
 	f.mu.Lock()
-	var hits []sentMessage
+	var hits []Message
 	for i := len(f.sent) - 1; i >= 0; i-- { // newest first
 		if matches(f.sent[i], q) {
 			hits = append(hits, f.sent[i])
@@ -339,7 +392,7 @@ func (f *fake) list(w http.ResponseWriter, r *http.Request, scopes map[string]bo
 	out := map[string]any{"resultSizeEstimate": len(hits)}
 	var refs []map[string]string
 	for i := start; i < len(hits) && (max == 0 || i < start+max); i++ {
-		refs = append(refs, map[string]string{"id": hits[i].id, "threadId": hits[i].id})
+		refs = append(refs, map[string]string{"id": hits[i].ID, "threadId": hits[i].ID})
 	}
 	if len(refs) > 0 {
 		out["messages"] = refs
@@ -350,22 +403,22 @@ func (f *fake) list(w http.ResponseWriter, r *http.Request, scopes map[string]bo
 	_ = json.NewEncoder(w).Encode(out)
 }
 
-func matches(m sentMessage, q string) bool {
+func matches(m Message, q string) bool {
 	for _, term := range strings.Fields(q) {
 		k, v, _ := strings.Cut(term, ":")
 		switch k {
 		case "rfc822msgid":
-			if strings.Trim(m.msg.Header.Get("Message-Id"), "<>") != v {
+			if strings.Trim(m.Msg.Header.Get("Message-Id"), "<>") != v {
 				return false
 			}
 		case "to":
-			list, _ := m.msg.Header.AddressList("To")
+			list, _ := m.Msg.Header.AddressList("To")
 			if len(list) == 0 || !strings.EqualFold(list[0].Address, v) {
 				return false
 			}
 		case "after":
 			n, _ := strconv.ParseInt(v, 10, 64)
-			if m.internal.Unix() <= n {
+			if m.Internal.Unix() <= n {
 				return false
 			}
 		}
@@ -373,9 +426,9 @@ func matches(m sentMessage, q string) bool {
 	return true
 }
 
-func (f *fake) get(w http.ResponseWriter, r *http.Request, scopes map[string]bool, id string) {
+func (f *Fake) get(w http.ResponseWriter, r *http.Request, scopes map[string]bool, id string) {
 	if !scopes[ScopeReadonly] && !scopes[ScopeMetadata] {
-		gerr(w, 403, "PERMISSION_DENIED", "insufficientPermissions", "Request had insufficient authentication scopes.")
+		Error(w, 403, "PERMISSION_DENIED", "insufficientPermissions", "Request had insufficient authentication scopes.")
 		return
 	}
 	if r.URL.Query().Get("format") != "metadata" {
@@ -384,24 +437,24 @@ func (f *fake) get(w http.ResponseWriter, r *http.Request, scopes map[string]boo
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, m := range f.sent {
-		if m.id != id {
+		if m.ID != id {
 			continue
 		}
 		var headers []map[string]string
 		for _, name := range r.URL.Query()["metadataHeaders"] {
-			if v := m.msg.Header.Get(name); v != "" {
+			if v := m.Msg.Header.Get(name); v != "" {
 				headers = append(headers, map[string]string{"name": name, "value": v})
 			}
 		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"id": m.id, "threadId": m.id, "labelIds": []string{"SENT"},
-			"internalDate": strconv.FormatInt(m.internal.UnixMilli(), 10), "payload": map[string]any{"headers": headers}})
+		_ = json.NewEncoder(w).Encode(map[string]any{"id": m.ID, "threadId": m.ID, "labelIds": []string{"SENT"},
+			"internalDate": strconv.FormatInt(m.Internal.UnixMilli(), 10), "payload": map[string]any{"headers": headers}})
 		return
 	}
-	gerr(w, 404, "NOT_FOUND", "notFound", "Requested entity was not found.")
+	Error(w, 404, "NOT_FOUND", "notFound", "Requested entity was not found.")
 }
 
-// drop answers nothing: it reads the request and closes the connection.
-func drop(w http.ResponseWriter, r *http.Request) {
+// Drop answers nothing: it reads the request and closes the connection.
+func Drop(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(io.Discard, r.Body)
 	conn, _, err := w.(http.Hijacker).Hijack()
 	if err == nil {
