@@ -378,3 +378,21 @@ uiTest('the next campaigns count the bounced address and the STOP as suppressed 
   assert.equal(mailgun.violations().length, 1, 'a request the document rejects is recorded as a violation');
   assertNoProblems();
 });
+
+uiTest("the demo data: Shared's suppressions as the webhooks leave them; Andy's Mailgun example is filled in but not set up", async () => {
+  const shared = (await su.collection('workspaces').getFirstListItem('name = "Shared"')).id;
+  const mine = (await su.collection('workspaces').getFirstListItem(`name = "Andy's workspace"`)).id;
+  const s = await openAt(browser, problems, mona, '/settings/suppressions', { workspace: shared });
+  const rows = s.p.getByTestId('suppressions');
+  for (const reason of ['hard_bounce', 'complaint', 'sms_stop']) await rows.locator(`tr[data-reason="${reason}"]`).first().waitFor();
+  await s.ctx.close();
+  const m = await openAt(browser, problems, andy, '/settings/mailgun', { workspace: mine });
+  const form = m.p.getByRole('form', { name: 'Mailgun settings' });
+  await form.waitFor();
+  assert.equal(await form.getByLabel('Sending domain').inputValue(), 'mg.example.com');
+  assert.equal(await m.p.getByTestId('provider-configured').textContent(), 'Not set up for this workspace yet (no api_key).');
+  assert.equal(await m.p.getByTestId('secret-note-api_key').textContent(), 'Not saved.');
+  await m.ctx.close();
+  assert.equal((await andy.send(`/api/crm/workspaces/${mine}/providers`, { method: 'GET' })).default, 'outbox', 'the outbox stays the default');
+  assertNoProblems();
+});
