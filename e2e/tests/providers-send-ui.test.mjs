@@ -300,10 +300,16 @@ uiTest('webhooks: a signed bounce and STOP suppress, a status callback fails a d
   assert.equal((await byAddress(campaigns.mailgun))[emails[2]].status, 'sent', 'nor changed the delivery');
   assert.equal((await byAddress(campaigns.twilio))[phones[0]].status, 'sent');
 
-  // Mailgun: a permanent failure for Bea
+  // Mailgun: a permanent failure for Bea, while Andy has the results open
+  const view = await open(andy, '/campaigns/' + campaigns.mailgun);
+  const table = view.p.getByTestId('deliveries');
+  await table.locator('tr[data-status="sent"]', { hasText: emails[1] }).waitFor();
   const bounce = mailgunEvent(MG_SIGNING, failed(emails[1]));
   r = await postMailgun(bounce);
   assert.equal(r.status, 200, 'the signed bounce: ' + (await r.text()));
+  await view.p.getByRole('button', { name: 'Refresh the deliveries' }).click();
+  await table.locator('tr[data-status="bounced"]', { hasText: emails[1] }).getByText(/^bounced: bounce: 550/).waitFor();
+  await view.ctx.close();
   r = await postMailgun(bounce);
   assert.equal(r.status, 403, 'the same token again is a replay');
   // Twilio: Cyd replies STOP; Ada's SMS was not delivered
@@ -320,6 +326,7 @@ uiTest('webhooks: a signed bounce and STOP suppress, a status callback fails a d
   const tw2 = await byAddress(campaigns.twilio);
   assert.equal(tw2[phones[0]].status, 'failed');
   assert.match(tw2[phones[0]].error, /undelivered \(error 30003\)/);
+  assertNoProblems();
 });
 
 uiTest('the results show the bounce and the failure with their reasons; the suppressions list by channel and reason', async () => {
