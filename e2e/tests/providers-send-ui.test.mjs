@@ -16,7 +16,8 @@
 // a Twilio status callback fails a delivery with its error; forged and
 // replayed ones are 403 and change nothing. The suppressions list shows
 // them by channel and reason, and the next campaigns count them as
-// suppressed and skip them.
+// suppressed and skip them; a START lifts the STOP. Last, the demo's own
+// suppressions and Mailgun example (services/demo) as the UI shows them.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -296,6 +297,10 @@ uiTest('webhooks: a signed bounce and STOP suppress, a status callback fails a d
   const undelivered = { AccountSid: TW_SID, MessageSid: tw[phones[0]].provider_message_id, MessageStatus: 'undelivered', ErrorCode: '30003', To: phones[0], From: TW_FROM };
   r = await fetch(`${URL}/api/crm/webhooks/twilio/${ws}`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(undelivered).toString() });
   assert.equal(r.status, 403, 'a status callback without a signature');
+  r = await fetch(`${URL}/api/crm/webhooks/mailgun/nosuchworkspace1`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(mailgunEvent(MG_SIGNING, failed(emails[2]))) });
+  assert.equal(r.status, 404, 'an unknown workspace');
+  r = await fetch(`${URL}/api/crm/webhooks/mailgun/${ws}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"signature": ' });
+  assert.equal(r.status, 400, 'a malformed body');
   assert.deepEqual(await suppressionsNow(), [], 'the forged webhooks suppressed nothing');
   assert.equal((await byAddress(campaigns.mailgun))[emails[2]].status, 'sent', 'nor changed the delivery');
   assert.equal((await byAddress(campaigns.twilio))[phones[0]].status, 'sent');
@@ -362,7 +367,7 @@ uiTest('the results show the bounce and the failure with their reasons; the supp
   assertNoProblems();
 });
 
-uiTest('the next campaigns count the bounced address and the STOP as suppressed and skip them', async () => {
+uiTest('the next campaigns count the bounced address and the STOP as suppressed and skip them; START lifts the STOP', async () => {
   assert.ok(campaigns.mailgun && campaigns.twilio, 'the Mailgun and Twilio campaigns were sent');
   const before = mailgun.requests.length;
   const next = await campaignThroughUI(`${tag} next via Mailgun`, 'email', `${tag} news`, 'mailgun', { sent: 2, skipped: 1, suppressed: 1 });
@@ -377,6 +382,10 @@ uiTest('the next campaigns count the bounced address and the STOP as suppressed 
   const texts = twilio.requests.slice(beforeSMS);
   assert.deepEqual(texts.map((r) => field(r, 'To')).sort(), [phones[0], phones[1]].sort(), 'nothing went to the number that replied STOP');
   assert.equal((await byAddress(nextSMS))[phones[2]].reason, 'suppressed');
+  // Cyd texts START: the STOP is lifted (the bounce stays)
+  const r = await postTwilio({ AccountSid: TW_SID, MessageSid: 'SM' + hex(16), From: phones[2], To: TW_FROM, Body: 'START', NumMedia: '0' });
+  assert.equal(r.status, 200);
+  assert.deepEqual(await suppressionsNow(), [`email ${emails[1]} hard_bounce`]);
   assert.deepEqual(mailgun.violations(), []);
   assert.deepEqual(twilio.violations(), []);
   // the check can fail: Prism flags a send without from, and the recorder keeps it
