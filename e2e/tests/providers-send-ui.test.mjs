@@ -5,10 +5,11 @@
 // rejects fails the test), Gmail and Microsoft Graph by https fakes that
 // check the documented wire format after the token exchange.
 //
-// In a workspace of its own (Monalisa owner, Andy admin): Monalisa fills
-// each provider's form in Settings (every field, base_url at the test
-// server), saves it and sends a test; Andy creates a campaign naming the
-// provider and submits it, Monalisa approves it, Andy sends it; the results
+// In a workspace of its own, with people of its own ("Mona", the owner, and
+// "Andy", an admin): Mona fills each provider's form in Settings (every
+// field, base_url at the test server), saves it and sends a test; Andy
+// creates a campaign naming the provider and submits it, Mona approves it
+// on the approvals page (four eyes), Andy sends it; the results
 // show the deliveries sent and the test server got one message per
 // recipient. Then the providers' webhooks, signed as Mailgun and Twilio
 // document: a permanent failure bounces a delivery (its reason in the
@@ -22,7 +23,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { URL, superuser, impersonate, launch, openAt } from '../ui-helpers.mjs';
+import { URL, PASSWORD, superuser, impersonate, launch, openAt } from '../ui-helpers.mjs';
 import { waitFor } from '../campaign-fixtures.mjs';
 import { configured } from '../secrets.mjs';
 import { startPrism, startGmailFake, startGraphFake, formOf } from '../provider-fakes.mjs';
@@ -56,14 +57,24 @@ const people = [
 const emails = people.map((p) => p.primary_email);
 const phones = people.map((p) => p.primary_phone);
 
-let su, mona, andy, ws, list, emailTpl, smsTpl, browser, mailgun, twilio, gmail, graph, appURL;
+let su, mona, andy, demoMona, demoAndy, ws, list, emailTpl, smsTpl, browser, mailgun, twilio, gmail, graph, appURL;
 const problems = [];
 const campaigns = {}; // provider → campaign id
 
 before(async () => {
   su = await superuser();
-  mona = await impersonate(su, 'monalisa@example.com');
-  andy = await impersonate(su, 'andy@example.com');
+  // people of their own (other test files count the demo users' workspaces):
+  // "mona" owns the workspace, "andy" is an admin there; for the demo data's
+  // own test, the demo users themselves
+  const mkUser = async (who, name) => {
+    const email = `${tag}.${who}@example.org`;
+    await su.collection('users').create({ email, password: PASSWORD, passwordConfirm: PASSWORD, name, verified: true });
+    return impersonate(su, email);
+  };
+  mona = await mkUser('owner', 'Mona Owner');
+  andy = await mkUser('admin', 'Andy Admin');
+  demoMona = await impersonate(su, 'monalisa@example.com');
+  demoAndy = await impersonate(su, 'andy@example.com');
   ws = (await mona.collection('workspaces').create({ name: `${tag} remote`, owner: mona.authStore.record.id })).id;
   await su.collection('workspace_members').create({ workspace: ws, user: andy.authStore.record.id, role: 'admin' });
   list = await mona.collection('contact_lists').create({ workspace: ws, name: `${tag} list` });
@@ -99,7 +110,7 @@ const open = (pb, path) => openAt(browser, problems, pb, path, { workspace: ws }
 const assertNoProblems = () => assert.deepEqual(problems, [], 'page errors or dialogs');
 const status = (p) => p.getByTestId('campaign-status').first();
 
-// fillProvider opens Settings → provider as Monalisa, fills the fields
+// fillProvider opens Settings → provider as Mona, fills the fields
 // ({label: value}; a boolean checks a checkbox), saves, and sends a test to
 // testTo; the page says both worked.
 async function fillProvider(name, title, values, testTo) {
@@ -125,7 +136,7 @@ async function fillProvider(name, title, values, testTo) {
 }
 
 // campaignThroughUI: Andy creates a campaign of channel through provider
-// for the list and submits it; Monalisa approves it on the approvals page;
+// for the list and submits it; Mona approves it on the approvals page;
 // Andy sends it and sees it reach "sent" with `sent` deliveries. Returns
 // the campaign's id.
 async function campaignThroughUI(name, channel, template, provider, { sent, skipped = 0, suppressed = 0 }) {
@@ -398,17 +409,17 @@ uiTest('the next campaigns count the bounced address and the STOP as suppressed 
 uiTest("the demo data: Shared's suppressions as the webhooks leave them; Andy's Mailgun example is filled in but not set up", async () => {
   const shared = (await su.collection('workspaces').getFirstListItem('name = "Shared"')).id;
   const mine = (await su.collection('workspaces').getFirstListItem(`name = "Andy's workspace"`)).id;
-  const s = await openAt(browser, problems, mona, '/settings/suppressions', { workspace: shared });
+  const s = await openAt(browser, problems, demoMona, '/settings/suppressions', { workspace: shared });
   const rows = s.p.getByTestId('suppressions');
   for (const reason of ['hard_bounce', 'complaint', 'sms_stop']) await rows.locator(`tr[data-reason="${reason}"]`).first().waitFor();
   await s.ctx.close();
-  const m = await openAt(browser, problems, andy, '/settings/mailgun', { workspace: mine });
+  const m = await openAt(browser, problems, demoAndy, '/settings/mailgun', { workspace: mine });
   const form = m.p.getByRole('form', { name: 'Mailgun settings' });
   await form.waitFor();
   assert.equal(await form.getByLabel('Sending domain').inputValue(), 'mg.example.com');
   assert.equal(await m.p.getByTestId('provider-configured').textContent(), 'Not set up for this workspace yet (no api_key).');
   assert.equal(await m.p.getByTestId('secret-note-api_key').textContent(), 'Not saved.');
   await m.ctx.close();
-  assert.equal((await andy.send(`/api/crm/workspaces/${mine}/providers`, { method: 'GET' })).default, 'outbox', 'the outbox stays the default');
+  assert.equal((await demoAndy.send(`/api/crm/workspaces/${mine}/providers`, { method: 'GET' })).default, 'outbox', 'the outbox stays the default');
   assertNoProblems();
 });
