@@ -36,8 +36,8 @@ func NewDemoCommand(app core.App) *cobra.Command {
 				return err
 			}
 			out := c.OutOrStdout()
-			fmt.Fprintf(out, "demo data: %d users, %d workspaces, %d custom field definitions, %d lists, %d contacts, %d timeline entries, %d templates, %d campaigns created, %d workspaces measured (insights)\n",
-				sum.Users, sum.Workspaces, sum.Definitions, sum.Lists, sum.Contacts, sum.Entries, sum.Templates, sum.Campaigns, sum.Insights)
+			fmt.Fprintf(out, "demo data: %d users, %d workspaces, %d custom field definitions, %d lists, %d contacts, %d timeline entries, %d templates, %d campaigns, %d suppressions, %d provider settings created, %d workspaces measured (insights)\n",
+				sum.Users, sum.Workspaces, sum.Definitions, sum.Lists, sum.Contacts, sum.Entries, sum.Templates, sum.Campaigns, sum.Suppressions, sum.Providers, sum.Insights)
 			if sum.Users > 0 {
 				fmt.Fprintf(out, "log in as andy@example.com or monalisa@example.com with password %q\n", password)
 			} else {

@@ -8,6 +8,10 @@
 //   PICRM_URL        http://127.0.0.1:PORT (the server listens on 127.0.0.1 only)
 //   PICRM_PASSWORD   the demo users' password
 //   PICRM_CHROMIUM   the browser for playwright-core (default /usr/bin/chromium)
+//   PICRM_TLS_CERT, PICRM_TLS_KEY
+//                    a self-signed certificate for 127.0.0.1 made for this run
+//                    (openssl), which the server trusts (SSL_CERT_FILE): the
+//                    https fakes of remote providers serve with it
 // Files run one after another (they share one server and its data); inside a
 // file, node:test runs top-level tests in order.
 //
@@ -76,6 +80,7 @@ let server = null;
 let testChild = null;
 let serverExited = null; // resolves with { code, signal }
 let dataDir = null;
+let tlsDir = null;
 
 async function stopServer() {
   if (!server || server.exitCode !== null || server.signalCode !== null) return;
@@ -94,6 +99,23 @@ async function cleanup() {
     rmSync(dataDir, { recursive: true, force: true });
     dataDir = null;
   }
+  if (tlsDir) {
+    rmSync(tlsDir, { recursive: true, force: true });
+    tlsDir = null;
+  }
+}
+
+// testCertificate makes a self-signed certificate for 127.0.0.1 and
+// localhost, valid two days, outside the data directory (backups would zip
+// it), or says why it could not.
+function testCertificate() {
+  tlsDir = mkdtempSync(join(tmpdir(), 'pi-crm-e2e-tls-'));
+  const cert = join(tlsDir, 'cert.pem');
+  const key = join(tlsDir, 'key.pem');
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
+    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', key, '-out', cert], { encoding: 'utf8', timeout: 30_000 });
+  if (r.status !== 0) throw new Error(`openssl could not make the test certificate (install openssl): ${r.error?.message || r.stderr}`);
+  return { cert, key };
 }
 
 async function waitHealthy(url) {
@@ -161,11 +183,14 @@ async function main() {
     return 1;
   }
 
+  const tls = testCertificate();
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   appendLog(`$ pi-crm serve --http 127.0.0.1:${port}\n`);
   server = spawn(BIN, ['serve', '--dir', dataDir, '--http', `127.0.0.1:${port}`], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Go reads its roots from SSL_CERT_FILE: the server trusts the fakes' certificate
+    env: { ...process.env, SSL_CERT_FILE: tls.cert },
   });
   serverExited = new Promise((r) => server.on('exit', (code, signal) => r({ code, signal })));
   server.stdout.on('data', appendLog);
@@ -189,6 +214,8 @@ async function main() {
     PICRM_SECRETS_FILE: secretsFile,
     PICRM_URL: url,
     PICRM_PASSWORD: PASSWORD,
+    PICRM_TLS_CERT: tls.cert,
+    PICRM_TLS_KEY: tls.key,
     PICRM_CHROMIUM: process.env.PICRM_CHROMIUM || '/usr/bin/chromium',
   });
   const code = code0 || secretsInLogs(secretsFile);

@@ -34,6 +34,7 @@ const SuperuserEmail = "admin@example.com"
 // Summary tells what a run created (zero counts on a second run).
 type Summary struct {
 	Users, Workspaces, Contacts, Definitions, Lists, Entries, Templates, Campaigns, Insights int
+	Suppressions, Providers                                                                  int
 	SuperuserCreated                                                                         bool
 }
 
@@ -54,7 +55,9 @@ func NewSeeder(app core.App, password string, now func() time.Time) (*Seeder, er
 
 // Seed creates whatever part of the demo data is missing: the records in
 // one transaction, then the campaigns, which go through the lifecycle and the
-// sending engine (each step its own transaction, as in the product).
+// sending engine (each step its own transaction, as in the product), then
+// the suppressions the providers' webhooks would have left and an example
+// Mailgun setting that cannot send, then the insights.
 func (s *Seeder) Seed() (Summary, error) {
 	var sum Summary
 	err := s.app.RunInTransaction(func(tx core.App) error {
@@ -65,6 +68,12 @@ func (s *Seeder) Seed() (Summary, error) {
 		return sum, err
 	}
 	if err := s.campaigns(&sum); err != nil {
+		return sum, err
+	}
+	if err := s.suppressions(&sum); err != nil {
+		return sum, err
+	}
+	if err := s.providerExample(&sum); err != nil {
 		return sum, err
 	}
 	return sum, s.insights(&sum)
@@ -400,7 +409,7 @@ func (r *run) lists(ws *core.Record) ([]*core.Record, error) {
 func (r *run) contact(ws *core.Record, n int, lists []*core.Record, defs []definitionSpec) error {
 	first := firstNames[n%len(firstNames)]
 	last := lastNames[(n*7)%len(lastNames)]
-	email := strings.ToLower(fmt.Sprintf("%s.%s%d@example.net", first, last, n))
+	email := contactEmail(n)
 	if _, err := r.tx.FindFirstRecordByFilter("contacts", "workspace = {:w} && primary_email = {:e}", dbx.Params{"w": ws.Id, "e": email}); err == nil {
 		return nil
 	}
@@ -413,8 +422,8 @@ func (r *run) contact(ws *core.Record, n int, lists []*core.Record, defs []defin
 	c.Set("first_name", first)
 	c.Set("last_name", last)
 	c.Set("primary_email", email)
-	if n%3 != 2 {
-		c.Set("primary_phone", fmt.Sprintf("+1415555%04d", 100+n))
+	if phone := contactPhone(n); phone != "" {
+		c.Set("primary_phone", phone)
 	}
 	c.Set("company", companies[n%len(companies)])
 	// custom values go with the contact, through the same validation as the
@@ -464,6 +473,19 @@ func (r *run) contact(ws *core.Record, n int, lists []*core.Record, defs []defin
 		r.sum.Entries++
 	}
 	return nil
+}
+
+// contactEmail is demo contact n's email address.
+func contactEmail(n int) string {
+	return strings.ToLower(fmt.Sprintf("%s.%s%d@example.net", firstNames[n%len(firstNames)], lastNames[(n*7)%len(lastNames)], n))
+}
+
+// contactPhone is demo contact n's phone in E.164 ("": every third has none).
+func contactPhone(n int) string {
+	if n%3 == 2 {
+		return ""
+	}
+	return fmt.Sprintf("+1415555%04d", 100+n)
 }
 
 // assign puts contact in list, updating the assignment the default list
