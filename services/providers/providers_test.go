@@ -199,3 +199,43 @@ func TestTwilioDailyLimitInSegments(t *testing.T) {
 		t.Errorf("%T lost its look-up", s)
 	}
 }
+
+// Twilio sends with the auth token or with an API key (both halves); the
+// key's secret is a write-only secret like the token.
+func TestTwilioAPIKeyCredentials(t *testing.T) {
+	p := providers.Get("twilio")
+	base := map[string]any{"account_sid": "AC0123456789abcdef0123456789abcdef", "from_number": "+15017122661"}
+	with := func(extra map[string]any, secrets map[string]string) providers.Config {
+		plain := map[string]any{}
+		for k, v := range base {
+			plain[k] = v
+		}
+		for k, v := range extra {
+			plain[k] = v
+		}
+		return providers.Config{Plain: plain, Secrets: secrets}
+	}
+	key := map[string]any{"api_key_sid": "SK0123456789abcdef0123456789abcdef"}
+	for _, tc := range []struct {
+		c       providers.Config
+		missing bool
+	}{
+		{with(nil, map[string]string{"auth_token": "tok"}), false},
+		{with(key, map[string]string{"api_key_secret": "s"}), false},
+		{with(key, nil), true},
+		{with(nil, map[string]string{"api_key_secret": "s"}), true},
+	} {
+		if got := p.Missing(tc.c) != ""; got != tc.missing {
+			t.Errorf("%+v: missing %q", tc.c, p.Missing(tc.c))
+		}
+	}
+	var secret bool
+	for _, f := range p.Fields {
+		if f.Name == "api_key_secret" {
+			secret = f.Secret()
+		}
+	}
+	if !secret {
+		t.Error("api_key_secret is not a secret field")
+	}
+}

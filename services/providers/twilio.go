@@ -13,6 +13,7 @@ import (
 var (
 	accountSID   = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
 	serviceSID   = regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`)
+	apiKeySID    = regexp.MustCompile(`^SK[0-9a-fA-F]{32}$`)
 	alphaSender  = regexp.MustCompile(`^[A-Za-z0-9 ]{1,11}$`)
 	twilioLetter = regexp.MustCompile(`[A-Za-z]`)
 )
@@ -29,7 +30,11 @@ var twilioProvider = &Provider{
 			Check: pattern(accountSID, "AC followed by 32 hexadecimal characters"),
 			Hint:  "Twilio Console → Account Dashboard → Account Info → Account SID (starts with AC)"},
 		{Name: "auth_token", Label: "Auth token", Kind: KindSecret, Check: pattern(regexp.MustCompile(`^[A-Za-z0-9]{1,100}$`), "letters and digits only"),
-			Hint: "Twilio Console → Account Dashboard → Account Info → Auth Token (also signs the webhooks)"},
+			Hint: "Twilio Console → Account Dashboard → Account Info → Auth Token. Twilio signs its webhooks (delivery statuses, STOP) with it, so they need it even when an API key sends"},
+		{Name: "api_key_sid", Label: "API key SID", Kind: KindText, Check: pattern(apiKeySID, "SK followed by 32 hexadecimal characters"),
+			Hint: "Optional, instead of the auth token for sending: Twilio Console → Account → API keys & tokens → Create API key (a Standard key; its SID starts with SK)"},
+		{Name: "api_key_secret", Label: "API key secret", Kind: KindSecret, Check: pattern(regexp.MustCompile(`^[A-Za-z0-9]{1,100}$`), "letters and digits only"),
+			Hint: "Shown once when the key is created"},
 		{Name: "from_number", Label: "From number", Kind: KindText, Check: pattern(e164, "a number in E.164, such as +15017122661"),
 			Hint: "Twilio Console → Phone Numbers → Manage → Active numbers: a number with SMS, in E.164 (+15017122661)"},
 		{Name: "messaging_service_sid", Label: "Messaging Service SID", Kind: KindText, Check: pattern(serviceSID, "MG followed by 32 hexadecimal characters"),
@@ -53,8 +58,8 @@ var twilioProvider = &Provider{
 	},
 	Missing: func(c Config) string {
 		switch {
-		case c.Secret("auth_token") == "":
-			return "no auth_token"
+		case c.Secret("auth_token") == "" && (c.String("api_key_sid") == "" || c.Secret("api_key_secret") == ""):
+			return "no auth_token (or api_key_sid and api_key_secret)"
 		case c.String("from_number") == "" && c.String("messaging_service_sid") == "":
 			return "no from_number or messaging_service_sid"
 		}
@@ -71,6 +76,7 @@ var twilioProvider = &Provider{
 		}
 		app, ws := env.App, env.Workspace
 		s, err := twilio.New(twilio.Config{AccountSID: c.String("account_sid"), AuthToken: c.Secret("auth_token"),
+			APIKeySID: c.String("api_key_sid"), APIKeySecret: c.Secret("api_key_secret"),
 			FromNumber: c.String("from_number"), MessagingServiceSID: c.String("messaging_service_sid"), From: c.String("from"),
 			StatusCallback: callback, BaseURL: c.String("base_url"), SegmentsPerSecond: c.Float("rate_per_second"),
 			HTTPClient: env.Options.HTTPClient, Now: env.Options.Now,

@@ -49,8 +49,14 @@ const LookupLag = 10 * time.Minute
 
 // Config is what the sender needs.
 type Config struct {
-	AccountSID          string
-	AuthToken           string
+	AccountSID string
+	AuthToken  string
+	// APIKeySID and APIKeySecret, when set, authenticate the API calls
+	// instead of the auth token (a key can be revoked alone). Twilio signs
+	// webhooks with the account's auth token only, so the webhooks still
+	// need it.
+	APIKeySID           string
+	APIKeySecret        string
 	FromNumber          string // E.164, or
 	MessagingServiceSID string // MG…
 	From                string // an alphanumeric sender ID instead of FromNumber (where allowed)
@@ -79,8 +85,15 @@ type Sender struct {
 
 // New returns a sender for cfg.
 func New(cfg Config) (*Sender, error) {
-	if cfg.AccountSID == "" || cfg.AuthToken == "" {
-		return nil, errors.New("twilio: an account SID and an auth token are needed")
+	user, password := cfg.AccountSID, cfg.AuthToken
+	if cfg.APIKeySID != "" || cfg.APIKeySecret != "" {
+		if cfg.APIKeySID == "" || cfg.APIKeySecret == "" {
+			return nil, errors.New("twilio: an API key needs both its SID and its secret")
+		}
+		user, password = cfg.APIKeySID, cfg.APIKeySecret
+	}
+	if cfg.AccountSID == "" || password == "" {
+		return nil, errors.New("twilio: an account SID and an auth token (or an API key) are needed")
 	}
 	if cfg.FromNumber == "" && cfg.MessagingServiceSID == "" && cfg.From == "" {
 		return nil, errors.New("twilio: a from number or a messaging service SID is needed")
@@ -99,7 +112,7 @@ func New(cfg Config) (*Sender, error) {
 	if cfg.Sleep == nil {
 		cfg.Sleep = sleep
 	}
-	c := &twclient.Client{Credentials: twclient.NewCredentials(cfg.AccountSID, cfg.AuthToken), HTTPClient: hc}
+	c := &twclient.Client{Credentials: twclient.NewCredentials(user, password), HTTPClient: hc}
 	c.SetAccountSid(cfg.AccountSID)
 	return &Sender{cfg: cfg, api: api.NewApiServiceWithClient(c), capt: capt}, nil
 }

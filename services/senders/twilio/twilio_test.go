@@ -306,3 +306,27 @@ func TestSendUnits(t *testing.T) {
 		t.Errorf("num_segments 3: %+v %v", res, err)
 	}
 }
+
+// With an API key the calls authenticate as the key (its SID and secret in
+// basic auth) on the account's own Messages path; half a key is refused.
+func TestSendWithAPIKey(t *testing.T) {
+	var user, pass string
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+		user, pass, _ = r.BasicAuth()
+		created(w, r)
+	})
+	key := "SK0123456789abcdef0123456789abcdef"
+	s, err := twilio.New(twilio.Config{AccountSID: sid, APIKeySID: key, APIKeySecret: "keysecret", FromNumber: "+15017122661", BaseURL: f.srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Send(context.Background(), sms("Hi")); err != nil {
+		t.Fatal(err)
+	}
+	if user != key || pass != "keysecret" || f.paths[0] != "/2010-04-01/Accounts/"+sid+"/Messages.json" {
+		t.Fatalf("auth %q:%q path %s", user, pass, f.paths[0])
+	}
+	if _, err := twilio.New(twilio.Config{AccountSID: sid, AuthToken: token, APIKeySID: key, FromNumber: "+15017122661"}); err == nil {
+		t.Fatal("an API key without its secret was accepted")
+	}
+}
