@@ -245,6 +245,19 @@ export async function startGmailFake({ clientEmail, publicKey, tokenURI, user })
       state.sent.push({ id, ...m });
       return json(res, 200, { id, threadId: id, labelIds: ['SENT'] });
     }
+    if (req.method === 'GET' && path === '/gmail/v1/users/me/messages') {
+      // the provider test's look-up of its message: q=rfc822msgid:<id>, with a read-scoped token
+      const scope = tokens.get(String(req.headers.authorization || '').replace(/^Bearer /, ''));
+      if (!scope || scope.endsWith('/gmail.send')) {
+        state.problems.push(`a look-up without a read-scoped token (${scope})`);
+        return json(res, 403, { error: { code: 403, message: 'Request had insufficient authentication scopes.', status: 'PERMISSION_DENIED' } });
+      }
+      const q = new URL(req.url, 'https://x').searchParams.get('q') || '';
+      const id = q.startsWith('rfc822msgid:') ? q.slice('rfc822msgid:'.length) : null;
+      if (id === null) state.problems.push(`a look-up by ${q}`);
+      const hits = state.sent.filter((m) => (m.headers['message-id'] || '').replace(/^<|>$/g, '') === id);
+      return json(res, 200, hits.length ? { messages: hits.map((m) => ({ id: m.id, threadId: m.id })), resultSizeEstimate: hits.length } : { resultSizeEstimate: 0 });
+    }
     state.problems.push(`unexpected ${req.method} ${req.url}`);
     json(res, 404, { error: { code: 404, message: 'Not Found' } });
   });
@@ -320,6 +333,18 @@ export async function startGraphFake({ tenant, clientId, secret, mailbox }) {
       state.sent.push(msg);
       res.writeHead(202);
       return res.end();
+    }
+    const look = /^\/v1\.0\/users\/([^/]+)\/mailFolders\/sentitems\/messages$/.exec(path);
+    if (req.method === 'GET' && look) {
+      // the provider test's look-up of its message in Sent Items, by internetMessageId
+      if (!issued.has(String(req.headers.authorization || '').replace(/^Bearer /, ''))) {
+        state.problems.push('a look-up without a token it was given');
+        return json(res, 401, { error: { code: 'InvalidAuthenticationToken', message: 'Access token is empty.' } });
+      }
+      const filter = new URL(req.url, 'https://x').searchParams.get('$filter') || '';
+      const m = /^internetMessageId eq '(.*)'$/.exec(filter);
+      const hits = m ? state.sent.filter((s) => s.headers['message-id'] === m[1].replace(/''/g, "'")) : [];
+      return json(res, 200, { value: hits.map((s, i) => ({ id: 'AAMk' + i, internetMessageId: s.headers['message-id'] })) });
     }
     state.problems.push(`unexpected ${req.method} ${req.url}`);
     json(res, 404, { error: { code: 'NotFound', message: 'Not found' } });

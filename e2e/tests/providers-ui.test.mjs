@@ -34,7 +34,7 @@ before(async () => {
     let body = '';
     req.on('data', (c) => (body += c));
     req.on('end', () => {
-      received.push({ path: req.url, auth: req.headers.authorization || '', body });
+      received.push({ method: req.method, path: req.url, auth: req.headers.authorization || '', body });
       res.setHeader('Content-Type', 'application/json');
       res.end(JSON.stringify({ id: `<${tag}@mg.example.com>`, message: 'Queued. Thank you.' }));
     });
@@ -74,10 +74,13 @@ uiTest('Monalisa sets Mailgun up: hints, default limits, a write-only key, a tes
   await p.getByLabel('Send a test message to').fill('me@example.org');
   await p.getByRole('button', { name: 'Send test' }).click();
   await p.getByTestId('provider-test-ok').waitFor();
-  assert.equal(received.length, 1, 'one request reached the Mailgun stand-in');
-  assert.equal(received[0].path, '/v3/mg.example.com/messages');
-  assert.match(received[0].body, /me@example\.org/);
-  assert.equal(received[0].auth, 'Basic ' + Buffer.from('api:' + MG_KEY).toString('base64'));
+  // the test message, then its look-up in the domain's events (the form's look-up line)
+  const posts = received.filter((r) => r.method === 'POST');
+  assert.equal(posts.length, 1, 'one message reached the Mailgun stand-in');
+  assert.equal(posts[0].path, '/v3/mg.example.com/messages');
+  assert.ok(received.filter((r) => r.method === 'GET').every((r) => r.path.startsWith('/v3/mg.example.com/events')), 'and nothing else but a look-up');
+  assert.match(posts[0].body, /me@example\.org/);
+  assert.equal(posts[0].auth, 'Basic ' + Buffer.from('api:' + MG_KEY).toString('base64'));
   // the key is in no answer the page read
   const view = await mona.send(`/api/crm/workspaces/${fx.ws}/providers/mailgun`, { method: 'GET' });
   assert.equal(view.has_api_key, true);
