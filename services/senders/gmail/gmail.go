@@ -238,32 +238,11 @@ func (s *Sender) Close() error { return nil }
 // Message-ID header is m.MessageID (a fresh one when empty), which a
 // Lookup finds again with rfc822msgid:.
 func (s *Sender) Send(ctx context.Context, m senders.Message) (senders.Result, error) {
-	from := s.from
-	if m.From != "" {
-		a, err := mail.ParseAddress(m.From)
-		if err != nil {
-			return senders.Result{}, senders.Permanent(fmt.Errorf("gmail: from %q: %w", m.From, err))
-		}
-		from = a
-	}
-	if from == nil {
-		return senders.Result{}, senders.Permanent(errors.New("gmail: no from address"))
-	}
-	to, err := mail.ParseAddress(m.To)
+	env, err := mimemsg.EnvelopeOf("gmail", m, s.from, nil)
 	if err != nil {
-		return senders.Result{}, senders.Permanent(fmt.Errorf("gmail: to %q: %w", m.To, err))
+		return senders.Result{}, err
 	}
-	var replyTo *mail.Address
-	if m.ReplyTo != "" {
-		if replyTo, err = mail.ParseAddress(m.ReplyTo); err != nil {
-			return senders.Result{}, senders.Permanent(fmt.Errorf("gmail: reply_to %q: %w", m.ReplyTo, err))
-		}
-	}
-	id := strings.Trim(strings.TrimSpace(m.MessageID), "<>")
-	if id == "" {
-		id = mimemsg.NewMessageID(from.Address)
-	}
-	raw, err := mimemsg.Build(m, from, to, replyTo, id, s.now())
+	raw, err := mimemsg.Build(m, env.From, env.To, env.ReplyTo, env.ID, s.now())
 	if err != nil {
 		return senders.Result{}, senders.Permanent(fmt.Errorf("gmail: %w", err))
 	}

@@ -246,28 +246,11 @@ func (s *Sender) Close() error { return nil }
 // answers no id, so the result's ProviderMessageID is the Message-ID, which
 // is also the internetMessageId Lookup searches for).
 func (s *Sender) Send(ctx context.Context, m senders.Message) (senders.Result, error) {
-	from := s.from
-	if m.From != "" {
-		a, err := mail.ParseAddress(m.From)
-		if err != nil {
-			return senders.Result{}, senders.Permanent(fmt.Errorf("microsoft365: from %q: %w", m.From, err))
-		}
-		from = a
-	}
-	to, err := mail.ParseAddress(m.To)
+	env, err := mimemsg.EnvelopeOf("microsoft365", m, s.from, nil)
 	if err != nil {
-		return senders.Result{}, senders.Permanent(fmt.Errorf("microsoft365: to %q: %w", m.To, err))
+		return senders.Result{}, err
 	}
-	var replyTo *mail.Address
-	if m.ReplyTo != "" {
-		if replyTo, err = mail.ParseAddress(m.ReplyTo); err != nil {
-			return senders.Result{}, senders.Permanent(fmt.Errorf("microsoft365: reply_to %q: %w", m.ReplyTo, err))
-		}
-	}
-	id := strings.Trim(strings.TrimSpace(m.MessageID), "<>")
-	if id == "" {
-		id = mimemsg.NewMessageID(from.Address)
-	}
+	from, to, replyTo, id := env.From, env.To, env.ReplyTo, env.ID
 
 	builder := users.NewItemSendMailRequestBuilderInternal(s.path(), s.adapter)
 	var ri *abs.RequestInformation

@@ -15,10 +15,8 @@ package smtp
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -29,6 +27,7 @@ import (
 	"time"
 
 	"github.com/pi-crm/pi-crm/services/senders"
+	"github.com/pi-crm/pi-crm/services/senders/mimemsg"
 )
 
 // Name is the provider's name.
@@ -202,31 +201,11 @@ func putMessageBuffer(b *bytes.Buffer) {
 // network failure is senders.Temporary, a 5xx answer (an unknown user, a
 // refused login) or a message that cannot be built is senders.Permanent.
 func (s *Sender) Send(ctx context.Context, m senders.Message) (senders.Result, error) {
-	from := s.from
-	if m.From != "" {
-		a, err := mail.ParseAddress(m.From)
-		if err != nil {
-			return senders.Result{}, senders.Permanent(fmt.Errorf("smtp: from %q: %w", m.From, err))
-		}
-		from = a
-	}
-	if from == nil {
-		return senders.Result{}, senders.Permanent(errors.New("smtp: no from address"))
-	}
-	to, err := mail.ParseAddress(m.To)
+	env, err := mimemsg.EnvelopeOf("smtp", m, s.from, s.replyTo)
 	if err != nil {
-		return senders.Result{}, senders.Permanent(fmt.Errorf("smtp: to %q: %w", m.To, err))
+		return senders.Result{}, err
 	}
-	replyTo := s.replyTo
-	if m.ReplyTo != "" {
-		if replyTo, err = mail.ParseAddress(m.ReplyTo); err != nil {
-			return senders.Result{}, senders.Permanent(fmt.Errorf("smtp: reply_to %q: %w", m.ReplyTo, err))
-		}
-	}
-	id := strings.Trim(strings.TrimSpace(m.MessageID), "<>")
-	if id == "" {
-		id = NewMessageID(from.Address)
-	}
+	from, to, replyTo, id := env.From, env.To, env.ReplyTo, env.ID
 	// the message lives until the transaction has written it: its buffer
 	// is kept for the next send (a message is a send's largest allocation)
 	buf := messageBuffers.Get().(*bytes.Buffer)
@@ -408,18 +387,6 @@ func authError(err error) error {
 }
 
 // ---------------------------------------------------------------------------
-
-// NewMessageID returns a fresh Message-ID (without angle brackets) under the
-// domain of addr.
-func NewMessageID(addr string) string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	d := domainOf(addr)
-	if d == "" {
-		d = "pi-crm.invalid"
-	}
-	return hex.EncodeToString(b[:]) + "@" + d
-}
 
 func domainOf(addr string) string {
 	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
