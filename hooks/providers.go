@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/mail"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -216,12 +215,7 @@ var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
 // testMessageHost is the host of a test message's Message-ID (the
 // Application URL's, as the engine's deliveries).
-func testMessageHost(app core.App) string {
-	if u, err := url.Parse(app.Settings().Meta.AppURL); err == nil && u.Hostname() != "" {
-		return u.Hostname()
-	}
-	return "pi-crm.local"
-}
+func testMessageHost(app core.App) string { return senders.MessageIDHost(app.Settings().Meta.AppURL) }
 
 // providerTestMessage is a provider test's message; an email carries its
 // own Message-ID, which the look-up probe then asks the provider about.

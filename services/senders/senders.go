@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
@@ -195,4 +196,14 @@ type LookupResult struct {
 // an error, worth trying again later.
 type Looker interface {
 	Lookup(ctx context.Context, q Query) (LookupResult, error)
+}
+
+// MessageIDHost is the host part of the Message-IDs pi-crm writes (campaign
+// deliveries and provider tests alike): the Application URL's host, else
+// pi-crm.local.
+func MessageIDHost(appURL string) string {
+	if u, err := url.Parse(appURL); err == nil && u.Hostname() != "" {
+		return u.Hostname()
+	}
+	return "pi-crm.local"
 }

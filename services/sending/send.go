@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/url"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -105,12 +104,7 @@ func (e *Engine) providerState(ws, provider string, l senders.Limits) *provState
 	return s
 }
 
-func (e *Engine) host() string {
-	if u, err := url.Parse(e.app.Settings().Meta.AppURL); err == nil && u.Hostname() != "" {
-		return u.Hostname()
-	}
-	return "pi-crm.local"
-}
+func (e *Engine) host() string { return senders.MessageIDHost(e.app.Settings().Meta.AppURL) }
 
 // row is a claimed ledger row, with what its message needs: the contact's
 // columns (nil: the contact is gone, or not of the campaign's workspace) and
