@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/pi-crm/pi-crm/services/senders"
+	"github.com/pocketbase/pocketbase/core"
 )
 
 // A TxSender's batch (the outbox) is claimed, rendered, stored and recorded
@@ -86,9 +87,17 @@ func (f *prefetched) stop() {
 // Rows are claimed in rowid order, so once a batch is claimed every
 // prefetched row at or before its last rowid is used or stale (sent or
 // changed meanwhile): dropped.
-func (f *prefetched) use(e *Engine, c *campaign, p *prepared, rows []row, claimed int) ([]outcome, []*senders.Message) {
+//
+// The rows it renders itself get their contact's columns read through db
+// when the claim left them unread (fillContacts); an error there is the only
+// error.
+func (f *prefetched) use(db core.App, e *Engine, c *campaign, p *prepared, rows []row, claimed int) ([]outcome, []*senders.Message, error) {
 	if f == nil || len(rows) == 0 {
-		return e.prepareAll(c, p, rows)
+		if err := fillContacts(db, c, rows); err != nil {
+			return nil, nil, err
+		}
+		outcomes, msgs := e.prepareAll(c, p, rows)
+		return outcomes, msgs, nil
 	}
 	if f.carry == nil {
 		f.carry = map[string]prerendered{}
@@ -110,7 +119,7 @@ func (f *prefetched) use(e *Engine, c *campaign, p *prepared, rows []row, claime
 	for i, r := range rows {
 		last = max(last, r.rowid)
 		pre, ok := f.carry[r.ID]
-		if ok && r.contact != nil && !r.suppressed && r.Address != "" &&
+		if ok && r.present && !r.suppressed && r.Address != "" &&
 			pre.o.row.Attempts+claimed == r.Attempts && pre.o.row.Address == r.Address {
 			pre.o.row = r
 			outcomes[i], msgs[i] = pre.o, pre.m
@@ -124,10 +133,13 @@ func (f *prefetched) use(e *Engine, c *campaign, p *prepared, rows []row, claime
 		}
 	}
 	if len(missing) > 0 {
+		if err := fillContacts(db, c, missing); err != nil {
+			return nil, nil, err
+		}
 		mo, mm := e.prepareAll(c, p, missing)
 		for j, i := range at {
 			outcomes[i], msgs[i] = mo[j], mm[j]
 		}
 	}
-	return outcomes, msgs
+	return outcomes, msgs, nil
 }

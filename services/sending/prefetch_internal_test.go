@@ -25,22 +25,25 @@ func TestPrefetchedMessagesFollowTheFreshRow(t *testing.T) {
 		return &templates.ContactColumns{ID: "k", FirstName: name}
 	}
 	fresh := []row{
-		{ID: "r1", Contact: "k1", Address: "a1@x", rowid: 1, contact: contact("Fresh")},                   // prefetched, unchanged
-		{ID: "r2", Contact: "k2", Address: "a2@x", rowid: 2, contact: contact("Fresh"), suppressed: true}, // unsubscribed since
-		{ID: "r3", Contact: "k3", Address: "a3@x", rowid: 3},                                              // contact deleted since
-		{ID: "r4", Contact: "k4", Address: "a4@x", rowid: 4, Attempts: 1, contact: contact("Fresh")},      // attempt moved on
-		{ID: "r5", Contact: "k5", Address: "a5@x", rowid: 5, contact: contact("Fresh")},                   // never prefetched
+		{ID: "r1", Contact: "k1", Address: "a1@x", rowid: 1, present: true, contact: contact("Fresh")},                   // prefetched, unchanged
+		{ID: "r2", Contact: "k2", Address: "a2@x", rowid: 2, present: true, contact: contact("Fresh"), suppressed: true}, // unsubscribed since
+		{ID: "r3", Contact: "k3", Address: "a3@x", rowid: 3},                                                             // contact deleted since
+		{ID: "r4", Contact: "k4", Address: "a4@x", rowid: 4, Attempts: 1, present: true, contact: contact("Fresh")},      // attempt moved on
+		{ID: "r5", Contact: "k5", Address: "a5@x", rowid: 5, present: true, contact: contact("Fresh")},                   // never prefetched
 	}
 	stale := map[string]prerendered{}
 	for _, r := range append(fresh[:4:4], row{ID: "r9", Address: "a9@x", rowid: 9}, row{ID: "r0", Address: "a0@x", rowid: 0}) {
 		old := r
-		old.Attempts, old.suppressed, old.contact = 0, false, contact("Old")
+		old.Attempts, old.suppressed, old.present, old.contact = 0, false, true, contact("Old")
 		stale[r.ID] = prerendered{o: outcome{row: old, subject: "Hi Old"}, m: &senders.Message{DeliveryID: r.ID, Subject: "Hi Old"}}
 	}
 	f := &prefetched{batches: make(chan map[string]prerendered, 1)}
 	f.batches <- stale
 	close(f.batches)
-	outcomes, msgs := f.use(e, c, p, fresh, 0)
+	outcomes, msgs, err := f.use(nil, e, c, p, fresh, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := []struct{ skip, subject string }{{"", "Hi Old"}, {"suppressed", ""}, {"contact_deleted", ""}, {"", "Hi Fresh"}, {"", "Hi Fresh"}}
 	for i, w := range want {
 		got := ""
@@ -74,8 +77,8 @@ func TestPrefetchedMessagesSurviveARemoteClaim(t *testing.T) {
 	p := &prepared{compiled: compiled, host: "h"}
 	now := &templates.ContactColumns{ID: "k", FirstName: "Fresh"}
 	claimed := []row{
-		{ID: "r1", Contact: "k1", Address: "a1@x", rowid: 1, Attempts: 1, contact: now}, // read at 0, claimed: 1
-		{ID: "r2", Contact: "k2", Address: "a2@x", rowid: 2, Attempts: 2, contact: now}, // retried since it was read
+		{ID: "r1", Contact: "k1", Address: "a1@x", rowid: 1, Attempts: 1, present: true},               // read at 0, claimed: 1 (a remote claim reads no columns)
+		{ID: "r2", Contact: "k2", Address: "a2@x", rowid: 2, Attempts: 2, present: true, contact: now}, // retried since it was read
 	}
 	f := &prefetched{batches: make(chan map[string]prerendered, 1)}
 	read := map[string]prerendered{}
@@ -86,7 +89,10 @@ func TestPrefetchedMessagesSurviveARemoteClaim(t *testing.T) {
 	}
 	f.batches <- read
 	close(f.batches)
-	outcomes, msgs := f.use(e, c, p, claimed, 1)
+	outcomes, msgs, err := f.use(nil, e, c, p, claimed, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if msgs[0] == nil || msgs[0].Subject != "Hi Old" || outcomes[0].row.Attempts != 1 {
 		t.Errorf("the claimed row's prefetched message was not used: %+v %+v", msgs[0], outcomes[0].row)
 	}

@@ -1,9 +1,12 @@
 package sending
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -126,7 +129,15 @@ func (e *Engine) remoteLoop(ctx context.Context, c *campaign, p *prepared) (res 
 				stop(PassResult{}, false, nil)
 				break
 			}
-			outcomes, msgs := ahead.use(e, c, p, rows, 1)
+			outcomes, msgs, err := ahead.use(e.app, e, c, p, rows, 1)
+			if err != nil {
+				// claimed, never handed to the provider: back to queued
+				for _, r := range rows {
+					ready = append(ready, outcome{row: r, unsent: true})
+				}
+				stop(PassResult{}, true, err)
+				break
+			}
 			e.learnUnits(p, outcomes, msgs)
 			for i, m := range msgs {
 				if m == nil {
@@ -247,7 +258,12 @@ func (e *Engine) sendOne(ctx context.Context, p *prepared, m senders.Message) (r
 // claimRemote records the outcomes that came back (recordRemote) and claims
 // up to n due rows, in one transaction: → "sending", the attempt counted, the
 // day's count taken (per message: p.perMessage, which learnUnits corrects
-// once the message is rendered).
+// once the message is rendered). The claim is one statement that marks the rows and
+// answers them (RETURNING) with whether their contact is still there and
+// their address suppressed, but not the contact's columns: the prefetcher
+// has rendered most rows already, and the others are read after the commit
+// (fillContacts). A SELECT and then an UPDATE of the rows it found did the
+// same in two passes over the ledger's index, on the one writer.
 func (e *Engine) claimRemote(c *campaign, p *prepared, n int, now time.Time, ready []outcome) ([]row, error) {
 	var rows []row
 	top := p.topUp.Swap(0)
@@ -260,17 +276,8 @@ func (e *Engine) claimRemote(c *campaign, p *prepared, n int, now time.Time, rea
 		if err != nil || n == 0 {
 			return err
 		}
-		rows, err = claimable(tx, c, now, n)
+		rows, err = claimRows(tx, c, now, n)
 		if err != nil || len(rows) == 0 {
-			return err
-		}
-		ids := make([]string, len(rows))
-		for i, r := range rows {
-			ids[i] = r.ID
-		}
-		list, _ := json.Marshal(ids)
-		if _, err := tx.DB().NewQuery(`UPDATE campaign_deliveries SET status = 'sending', attempts = attempts + 1, updated = {:now}
-			WHERE id IN (SELECT value FROM json_each({:ids}))`).Bind(dbx.Params{"now": dbTime(now), "ids": string(list)}).Execute(); err != nil {
 			return err
 		}
 		return addDaily(tx, c.ws, p.provider, now, len(rows)*per)
@@ -280,8 +287,45 @@ func (e *Engine) claimRemote(c *campaign, p *prepared, n int, now time.Time, rea
 		return nil, err
 	}
 	for i := range rows {
-		rows[i].Attempts++
 		rows[i].units = per
+	}
+	return rows, nil
+}
+
+// claimRows marks up to n due rows "sending" (the attempt counted) and
+// answers them in claim order.
+func claimRows(tx core.App, c *campaign, now time.Time, n int) ([]row, error) {
+	rs, err := tx.DB().NewQuery(`UPDATE campaign_deliveries SET status = 'sending', attempts = attempts + 1, updated = {:now}
+		WHERE rowid IN (SELECT rowid FROM campaign_deliveries WHERE campaign = {:c} AND status = 'queued' AND next_attempt_at <= {:now}
+			ORDER BY next_attempt_at, rowid LIMIT {:n})
+		RETURNING id, contact, address, attempts, rowid, coalesce(next_attempt_at, ''),
+			EXISTS (SELECT 1 FROM contacts k WHERE k.id = campaign_deliveries.contact AND k.workspace = {:w}),
+			EXISTS (SELECT 1 FROM suppressions s WHERE s.workspace = {:w} AND s.channel = {:ch} AND s.address = campaign_deliveries.address)`).
+		Bind(dbx.Params{"c": c.id, "w": c.ws, "ch": c.channel, "now": dbTime(now), "n": n}).Rows()
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	type claimed struct {
+		row
+		due string
+	}
+	var got []claimed
+	for rs.Next() {
+		var r claimed
+		if err := rs.Scan(&r.ID, &r.Contact, &r.Address, &r.Attempts, &r.rowid, &r.due, &r.present, &r.suppressed); err != nil {
+			return nil, err
+		}
+		got = append(got, r)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, err
+	}
+	// RETURNING answers in no set order
+	slices.SortFunc(got, func(a, b claimed) int { return cmp.Or(strings.Compare(a.due, b.due), cmp.Compare(a.rowid, b.rowid)) })
+	rows := make([]row, len(got))
+	for i, r := range got {
+		rows[i] = r.row
 	}
 	return rows, nil
 }

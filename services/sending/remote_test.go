@@ -216,5 +216,45 @@ func TestDailyLimitInSegments(t *testing.T) {
 	}
 	if n := day(); n != 6 {
 		t.Errorf("second day's count %d segments, want 6", n)
+
+// Without the prefetcher (batches of one) a remote claim renders every row
+// itself from the contacts it reads after the claim commits: each message
+// carries its own contact's name, a suppressed address is skipped, and a
+// contact deleted while the send runs is skipped as deleted — never sent
+// with another's data or an empty one.
+func TestRemoteClaimReadsContactsItRenders(t *testing.T) {
+	w := newWorld(t)
+	ks := w.contacts(30, nil)
+	w.suppress("c3@example.com")
+	camp := w.campaign("fake")
+	var bad atomic.Value
+	f := newFake(func(m senders.Message, n int) error {
+		if n == 1 { // the first send: c20 goes while the pass runs
+			if err := w.env.App.Delete(ks[20]); err != nil {
+				bad.Store("delete: " + err.Error())
+			}
+		}
+		want := "Hello C" + strings.TrimSuffix(strings.TrimPrefix(m.To, "c"), "@example.com")
+		if m.Subject != want || !strings.Contains(m.Text, "Hi C") {
+			bad.Store(m.To + " got " + m.Subject)
+		}
+		return nil
+	})
+	e := w.engine(f.open(senders.Limits{Concurrency: 1}), func(o *sending.Options) { o.TxBatchSize = 1; o.BatchSize = 5 })
+	w.drain(e, camp.Id, 50)
+	if v := bad.Load(); v != nil {
+		t.Fatal(v)
+	}
+	if st, _, c := w.status(camp.Id); st != "sent" || c["sent"] != 28 || c["skipped"] != 2 {
+		t.Fatalf("campaign %s %v", st, c)
+	}
+	if d := w.delivery("c3@example.com"); d.Status != "skipped" {
+		t.Errorf("suppressed c3: %+v", d)
+	}
+	var reason string
+	_ = w.env.App.DB().NewQuery(`SELECT reason FROM campaign_deliveries WHERE campaign = {:c} AND address = 'c20@example.com'`).
+		Bind(map[string]any{"c": camp.Id}).Row(&reason)
+	if reason != "contact_deleted" {
+		t.Errorf("c20, deleted during the send: reason %q", reason)
 	}
 }

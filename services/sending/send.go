@@ -106,9 +106,10 @@ func (e *Engine) providerState(ws, provider string, l senders.Limits) *provState
 
 func (e *Engine) host() string { return senders.MessageIDHost(e.app.Settings().Meta.AppURL) }
 
-// row is a claimed ledger row, with what its message needs: the contact's
-// columns (nil: the contact is gone, or not of the campaign's workspace) and
-// whether its address is suppressed now.
+// row is a claimed ledger row, with what its message needs: whether its
+// contact is still one of the campaign's workspace, the contact's columns
+// (nil: not read — a remote claim reads them only for the rows it must
+// render itself, see fillContacts), and whether its address is suppressed.
 type row struct {
 	ID         string
 	Contact    string
@@ -116,6 +117,7 @@ type row struct {
 	Attempts   int
 	units      int // what a remote claim reserved for it in the provider's day (1 a message; its segments for Twilio)
 	rowid      int64
+	present    bool
 	contact    *templates.ContactColumns
 	suppressed bool
 }
@@ -177,18 +179,50 @@ func readRows(q *dbx.Query, n int) ([]row, error) {
 	for rs.Next() {
 		var r row
 		var k templates.ContactColumns
-		var found bool
-		if err := rs.Scan(&r.ID, &r.Contact, &r.Address, &r.Attempts, &r.rowid, &found,
+		if err := rs.Scan(&r.ID, &r.Contact, &r.Address, &r.Attempts, &r.rowid, &r.present,
 			&k.FirstName, &k.LastName, &k.Email, &k.Phone, &k.Company, &k.Custom, &r.suppressed); err != nil {
 			return nil, err
 		}
-		if found {
+		if r.present {
 			k.ID = r.Contact
 			r.contact = &k
 		}
 		rows = append(rows, r)
 	}
 	return rows, rs.Err()
+}
+
+// fillContacts reads the columns of the rows' contacts that a claim left
+// unread, for the rows that are to be rendered (present, with an address,
+// not suppressed), in one statement. db is the claim's transaction, or the
+// read pool once it has committed: the engine never writes contacts.
+func fillContacts(db core.App, c *campaign, rows []row) error {
+	var ids []string
+	for _, r := range rows {
+		if r.present && r.contact == nil && r.Address != "" && !r.suppressed {
+			ids = append(ids, r.Contact)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	list, _ := json.Marshal(ids)
+	var found []templates.ContactColumns
+	if err := db.DB().NewQuery(`SELECT ` + templates.ContactColumnList + ` FROM contacts
+		WHERE workspace = {:w} AND id IN (SELECT value FROM json_each({:ids}))`).
+		Bind(dbx.Params{"w": c.ws, "ids": string(list)}).All(&found); err != nil {
+		return err
+	}
+	byID := make(map[string]*templates.ContactColumns, len(found))
+	for i := range found {
+		byID[found[i].ID] = &found[i]
+	}
+	for i := range rows {
+		if r := &rows[i]; r.present && r.contact == nil {
+			r.contact = byID[r.Contact] // nil: deleted since the claim (prepareOne skips it)
+		}
+	}
+	return nil
 }
 
 // message renders the campaign for one row.
@@ -229,7 +263,7 @@ func renderError(err error) error {
 func (e *Engine) prepareOne(c *campaign, p *prepared, r row) (outcome, *senders.Message) {
 	o := outcome{row: r}
 	switch {
-	case r.contact == nil:
+	case !r.present || r.contact == nil && r.Address != "" && !r.suppressed:
 		o.skip = "contact_deleted"
 	case r.Address == "":
 		o.skip = "missing_address"
@@ -356,7 +390,9 @@ func (e *Engine) sendTxBatch(c *campaign, p *prepared, n int, now time.Time, ahe
 		var msgs []senders.Message
 		var at []int // msgs[j] is outcomes[at[j]]
 		var prepared []*senders.Message
-		outcomes, prepared = ahead.use(e, c, p, rows, 0)
+		if outcomes, prepared, err = ahead.use(tx, e, c, p, rows, 0); err != nil {
+			return err
+		}
 		for i, m := range prepared {
 			if m == nil {
 				continue
