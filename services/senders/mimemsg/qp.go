@@ -10,17 +10,49 @@ package mimemsg
 // FuzzAppendQP compare both).
 func appendQP(dst []byte, s string) []byte {
 	e := qpEncoder{out: dst, start: len(dst)}
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if b >= '!' && b <= '~' && b != '=' || b == ' ' || b == '\t' || b == '\n' || b == '\r' {
+	for i := 0; i < len(s); {
+		// a run of bytes written as they are, copied a line's room at a time
+		j := i
+		for j < len(s) && qpPlain[s[j]] {
+			j++
+		}
+		if j > i {
+			e.cr = false
+		}
+		for i < j {
+			room := lineMax - 1 - e.col()
+			if room == 0 {
+				e.softBreak()
+				room = lineMax - 1
+			}
+			n := min(room, j-i)
+			e.out = append(e.out, s[i:i+n]...)
+			i += n
+		}
+		if i == len(s) {
+			break
+		}
+		if b := s[i]; b == '\n' || b == '\r' {
 			e.literal(b)
 		} else {
 			e.encode(b)
 		}
+		i++
 	}
 	e.encodeTrailingSpace()
 	return e.out
 }
+
+// qpPlain: the bytes written as they are within a line (printable ASCII but
+// "=", space and tab; a space or tab is encoded only when it ends a line,
+// encodeTrailingSpace).
+var qpPlain = func() (t [256]bool) {
+	for b := '!'; b <= '~'; b++ {
+		t[b] = b != '='
+	}
+	t[' '], t['\t'] = true, true
+	return t
+}()
 
 // lineMax is the Writer's line length (RFC 2045: 76 characters).
 const lineMax = 76

@@ -49,3 +49,13 @@ func FuzzAppendQP(f *testing.F) {
 		}
 	})
 }
+
+// A 5 kB HTML part, the size of the bench's campaign message.
+func BenchmarkAppendQP(b *testing.B) {
+	html := strings.Repeat(qpCases[len(qpCases)-1], 40)
+	buf := make([]byte, 0, 2*len(html))
+	b.SetBytes(int64(len(html)))
+	for b.Loop() {
+		buf = appendQP(buf[:0], html)
+	}
+}
