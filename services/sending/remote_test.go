@@ -216,6 +216,8 @@ func TestDailyLimitInSegments(t *testing.T) {
 	}
 	if n := day(); n != 6 {
 		t.Errorf("second day's count %d segments, want 6", n)
+	}
+}
 
 // Without the prefetcher (batches of one) a remote claim renders every row
 // itself from the contacts it reads after the claim commits: each message
