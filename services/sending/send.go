@@ -227,7 +227,7 @@ func fillContacts(db core.App, c *campaign, rows []row) error {
 
 // message renders the campaign for one row.
 func (e *Engine) message(c *campaign, p *prepared, r row, contact *templates.ContactColumns) (senders.Message, error) {
-	v := contact.Values()
+	v := contact.ValuesFor(p.compiled)
 	link, err := e.opt.Links.URL(c.ws, r.Contact, c.id, c.channel)
 	if err != nil {
 		return senders.Message{}, err

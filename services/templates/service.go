@@ -3,6 +3,7 @@ package templates
 import (
 	"database/sql"
 	"encoding/json"
+	"encoding/json/jsontext"
 	"errors"
 	"strings"
 
@@ -70,12 +71,60 @@ const ContactColumnList = "id, first_name, last_name, primary_email, primary_pho
 
 // Values are the columns' values, as ValuesOf.
 func (c ContactColumns) Values() Values {
-	v := Values{"first_name": c.FirstName, "last_name": c.LastName, "email": c.Email, "phone": c.Phone, "company": c.Company}
+	v := c.base()
 	custom := map[string]any{}
 	if c.Custom != "" {
 		_ = json.Unmarshal([]byte(c.Custom), &custom) // the copy is written by us; a bad one renders empty
 	}
 	v["custom"] = custom
+	return v
+}
+
+func (c ContactColumns) base() Values {
+	return Values{"first_name": c.FirstName, "last_name": c.LastName, "email": c.Email, "phone": c.Phone, "company": c.Company}
+}
+
+// ValuesFor are the columns' values as t renders them: Values, with only
+// the custom fields t names decoded from the read copy (a campaign's
+// template names a few of a contact's fields, and decoding all of them for
+// every message cost more than rendering; the others are skipped unparsed).
+func (c ContactColumns) ValuesFor(t *Compiled) Values {
+	v := c.base()
+	custom := make(map[string]any, len(t.custom))
+	v["custom"] = custom
+	if c.Custom == "" || len(t.custom) == 0 {
+		return v
+	}
+	dec := jsontext.NewDecoder(strings.NewReader(c.Custom))
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return v
+	}
+	for dec.PeekKind() == '"' {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			break
+		}
+		name := tok.String() // the token is void after the next read
+		if _, used := t.custom[name]; !used {
+			if dec.SkipValue() != nil {
+				break
+			}
+			continue
+		}
+		raw, err := dec.ReadValue()
+		if err != nil {
+			break
+		}
+		var val any
+		if json.Unmarshal(raw, &val) == nil {
+			custom[name] = val
+		}
+	}
+	// a bad copy renders empty, as Values does (json.Unmarshal refuses it whole)
+	if end, err := dec.ReadToken(); err != nil || end.Kind() != '}' ||
+		dec.InputOffset() != int64(len(strings.TrimRight(c.Custom, " \t\r\n"))) {
+		clear(custom)
+	}
 	return v
 }
 
