@@ -32,13 +32,15 @@ func TestPoolsGetTheirCaches(t *testing.T) {
 		if err := app.Bootstrap(); err != nil {
 			t.Fatal(err)
 		}
-		for name, got := range map[string][2]int{
-			"data.db":      {cacheSize(t, app.ConcurrentDB()), cacheSize(t, app.NonconcurrentDB())},
-			"auxiliary.db": {cacheSize(t, app.AuxConcurrentDB()), cacheSize(t, app.AuxNonconcurrentDB())},
+		for name, got := range map[string][2][2]int{
+			"data.db": {{cacheSize(t, app.ConcurrentDB()), cacheSize(t, app.NonconcurrentDB())},
+				{-dbconfig.ReadCacheKB, -dbconfig.WriteCacheKB}},
+			dbconfig.AuxFile: {{cacheSize(t, app.AuxConcurrentDB()), cacheSize(t, app.AuxNonconcurrentDB())},
+				{-dbconfig.ReadCacheKB, -dbconfig.AuxWriteCacheKB}},
 		} {
-			if got != [2]int{-dbconfig.ReadCacheKB, -dbconfig.WriteCacheKB} {
-				t.Fatalf("round %d, %s: cache_size read pool %d, writer %d; want %d and %d", round, name, got[0], got[1],
-					-dbconfig.ReadCacheKB, -dbconfig.WriteCacheKB)
+			if got[0] != got[1] {
+				t.Fatalf("round %d, %s: cache_size read pool %d, writer %d; want %d and %d", round, name, got[0][0], got[0][1],
+					got[1][0], got[1][1])
 			}
 		}
 		// the writer keeps statement journals in files, the readers in memory

@@ -16,6 +16,9 @@
 package main
 
 import (
+	"runtime/metrics"
+	"strings"
+
 	"cmp"
 	"context"
 	"fmt"
@@ -23,6 +26,9 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"time"
+
+	"modernc.org/libc"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/pi-crm/pi-crm/hooks"
 	"github.com/pi-crm/pi-crm/internal/dbconfig"
@@ -89,6 +95,7 @@ func run(dir, provider string) error {
 	if err := pprof.StartCPUProfile(prof); err != nil {
 		return err
 	}
+	peaks := sampleMemory()
 	start := time.Now()
 	eng.Kick(c.Id)
 	if err := eng.WaitIdle(context.Background()); err != nil {
@@ -96,6 +103,7 @@ func run(dir, provider string) error {
 	}
 	d := time.Since(start)
 	pprof.StopCPUProfile()
+	fmt.Println(peaks())
 	eng.Stop()
 
 	var r struct {
@@ -121,4 +129,51 @@ func run(dir, provider string) error {
 	fmt.Printf("%s: campaign %s %s, %d sent in %v: %.0f msg/s (heap in use at the end %d MB, total allocated %d MB)\n",
 		provider, c.Id, r.Status, r.Sent, d.Round(time.Millisecond), float64(r.Sent)/d.Seconds(), ms.HeapInuse>>20, ms.TotalAlloc>>20)
 	return nil
+}
+
+// sampleMemory polls, every 50 ms until the answer is asked for, the
+// process's RssAnon and RssFile, the Go runtime's mapped memory (not
+// returned to the OS), its heap objects, and SQLite's own allocations
+// (sqlite3_memory_used: page caches, statements, in modernc's allocator
+// outside the Go heap); it answers each one's peak.
+func sampleMemory() func() string {
+	stop := make(chan struct{})
+	done := make(chan string)
+	go func() {
+		tls := libc.NewTLS()
+		defer tls.Close()
+		samples := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"},
+			{Name: "/memory/classes/heap/objects:bytes"}}
+		var anon, file, goMapped, goObjects, sqliteUsed int64
+		first := ""
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			metrics.Read(samples)
+			goMapped = max(goMapped, int64(samples[0].Value.Uint64()-samples[1].Value.Uint64()))
+			goObjects = max(goObjects, int64(samples[2].Value.Uint64()))
+			sqliteUsed = max(sqliteUsed, sqlite3.Xsqlite3_memory_used(tls))
+			if b, err := os.ReadFile("/proc/self/status"); err == nil {
+				for _, line := range strings.Split(string(b), "\n") {
+					var kb int64
+					if _, err := fmt.Sscanf(line, "RssAnon: %d kB", &kb); err == nil {
+						anon = max(anon, kb<<10)
+					} else if _, err := fmt.Sscanf(line, "RssFile: %d kB", &kb); err == nil {
+						file = max(file, kb<<10)
+					}
+				}
+			}
+			if first == "" {
+				first = fmt.Sprintf("at the start: RssAnon %d MB, RssFile %d MB, Go mapped %d MB; ", anon>>20, file>>20, goMapped>>20)
+			}
+			select {
+			case <-stop:
+				done <- first + fmt.Sprintf("peaks: RssAnon %d MB, RssFile %d MB; Go mapped %d MB, heap objects %d MB; SQLite allocations %d MB",
+					anon>>20, file>>20, goMapped>>20, goObjects>>20, sqliteUsed>>20)
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() string { close(stop); return <-done }
 }
