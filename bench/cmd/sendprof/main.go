@@ -97,6 +97,14 @@ func run(dir, provider string) error {
 	}
 	peaks := sampleMemory()
 	start := time.Now()
+	if path := os.Getenv("HEAPPROF"); path != "" { // the live heap 5 s into the send (go tool pprof -sample_index=inuse_space)
+		time.AfterFunc(5*time.Second, func() {
+			if f, err := os.Create(path); err == nil {
+				_ = pprof.Lookup("heap").WriteTo(f, 0)
+				_ = f.Close()
+			}
+		})
+	}
 	eng.Kick(c.Id)
 	if err := eng.WaitIdle(context.Background()); err != nil {
 		return err
