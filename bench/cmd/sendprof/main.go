@@ -27,9 +27,6 @@ import (
 	"runtime/pprof"
 	"time"
 
-	"modernc.org/libc"
-	sqlite3 "modernc.org/sqlite/lib"
-
 	"github.com/pi-crm/pi-crm/hooks"
 	"github.com/pi-crm/pi-crm/internal/dbconfig"
 	_ "github.com/pi-crm/pi-crm/migrations"
@@ -141,18 +138,17 @@ func run(dir, provider string) error {
 
 // sampleMemory polls, every 50 ms until the answer is asked for, the
 // process's RssAnon and RssFile, the Go runtime's mapped memory (not
-// returned to the OS), its heap objects, and SQLite's own allocations
-// (sqlite3_memory_used: page caches, statements, in modernc's allocator
-// outside the Go heap); it answers each one's peak.
+// returned to the OS) and its heap objects; it answers each one's peak.
+// (What RssAnon holds beyond the Go runtime's is SQLite's: page caches,
+// statements and sorts in modernc's allocator. sqlite3_memory_used would
+// say how much, but modernc builds SQLite without memory statistics.)
 func sampleMemory() func() string {
 	stop := make(chan struct{})
 	done := make(chan string)
 	go func() {
-		tls := libc.NewTLS()
-		defer tls.Close()
 		samples := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"},
 			{Name: "/memory/classes/heap/objects:bytes"}}
-		var anon, file, goMapped, goObjects, sqliteUsed int64
+		var anon, file, goMapped, goObjects int64
 		first := ""
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
@@ -160,7 +156,6 @@ func sampleMemory() func() string {
 			metrics.Read(samples)
 			goMapped = max(goMapped, int64(samples[0].Value.Uint64()-samples[1].Value.Uint64()))
 			goObjects = max(goObjects, int64(samples[2].Value.Uint64()))
-			sqliteUsed = max(sqliteUsed, sqlite3.Xsqlite3_memory_used(tls))
 			if b, err := os.ReadFile("/proc/self/status"); err == nil {
 				for _, line := range strings.Split(string(b), "\n") {
 					var kb int64
@@ -176,8 +171,8 @@ func sampleMemory() func() string {
 			}
 			select {
 			case <-stop:
-				done <- first + fmt.Sprintf("peaks: RssAnon %d MB, RssFile %d MB; Go mapped %d MB, heap objects %d MB; SQLite allocations %d MB",
-					anon>>20, file>>20, goMapped>>20, goObjects>>20, sqliteUsed>>20)
+				done <- first + fmt.Sprintf("peaks: RssAnon %d MB, RssFile %d MB; Go mapped %d MB, heap objects %d MB",
+					anon>>20, file>>20, goMapped>>20, goObjects>>20)
 				return
 			case <-tick.C:
 			}
