@@ -218,7 +218,7 @@ func (m *multiInsert) close() {
 // jsonInsert writes all the rows it is given in one statement, from a JSON
 // array of rows bound as one parameter:
 //
-//	INSERT OR FAIL INTO t (a, b) SELECT value->>0, value->>1 FROM json_each({:rows})
+//	INSERT OR FAIL INTO t (a, b) SELECT value->>0, value->>1 FROM jsonb_each({:rows})
 //
 // It is for tables whose multi-row inserts get a statement journal: SQLite
 // copies every page a statement touches first, so that the statement alone
@@ -230,7 +230,11 @@ func (m *multiInsert) close() {
 // were a quarter of an import's CPU. One statement per batch copies each page
 // once. Multi-row VALUES cannot go that far: the driver binds parameter i by
 // scanning the arguments from the start (O(params²)). Encoding rows as JSON
-// and json_each reading them back cost a few percent.
+// and reading them back cost a few percent. jsonb_each, not json_each: it
+// parses the text once and hands each row over as a JSONB blob, which ->>
+// reads in place; json_each hands each row over as JSON text, which every
+// ->> parsed again (10 parses of each contact row: 1 CPU-s of a 100k-row
+// import, docs/BENCHMARKS.md 2026-12-02).
 type jsonInsert struct {
 	db   dbx.Builder
 	sql  string
@@ -248,8 +252,8 @@ func newJSONInsert(db dbx.Builder, table string, cols []string) *jsonInsert {
 		}
 		b.WriteString("value->>" + strconv.Itoa(i))
 	}
-	// json_each yields the array in order: ids made in order stay clustered
-	b.WriteString(" FROM json_each({:rows})")
+	// jsonb_each yields the array in order: ids made in order stay clustered
+	b.WriteString(" FROM jsonb_each({:rows})")
 	return &jsonInsert{db: db, sql: b.String(), cols: len(cols), buf: []byte{'['}}
 }
 
