@@ -1,29 +1,20 @@
 package footprint
 
 import (
-	"os"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/pi-crm/pi-crm/internal/testutil"
 )
 
 func rssFileKB(t *testing.T) int {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/status")
+	kb, err := testutil.StatusKB("RssFile")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "RssFile:"); ok {
-			n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Fatal("no RssFile in /proc/self/status")
-	return 0
+	return kb
 }
 
 func TestReadOnlyMappingOf(t *testing.T) {

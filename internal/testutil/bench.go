@@ -67,15 +67,21 @@ func CPUTime() time.Duration {
 
 // PeakRSSMB is the process's peak resident memory (VmHWM) in MB.
 func PeakRSSMB() float64 {
+	kb, _ := StatusKB("VmHWM")
+	return float64(kb) / 1024
+}
+
+// StatusKB reads a field in kB of the process's /proc/self/status (VmHWM,
+// VmRSS, RssAnon, RssFile).
+func StatusKB(field string) (int, error) {
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		return 0
+		return 0, err
 	}
 	for _, l := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-			return float64(kb) / 1024
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
+			return strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
 		}
 	}
-	return 0
+	return 0, fmt.Errorf("%s not in /proc/self/status", field)
 }

@@ -17,7 +17,6 @@ package main
 
 import (
 	"runtime/metrics"
-	"strings"
 
 	"cmp"
 	"context"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/pi-crm/pi-crm/hooks"
 	"github.com/pi-crm/pi-crm/internal/dbconfig"
+	"github.com/pi-crm/pi-crm/internal/testutil"
 	_ "github.com/pi-crm/pi-crm/migrations"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase"
@@ -156,15 +156,11 @@ func sampleMemory() func() string {
 			metrics.Read(samples)
 			goMapped = max(goMapped, int64(samples[0].Value.Uint64()-samples[1].Value.Uint64()))
 			goObjects = max(goObjects, int64(samples[2].Value.Uint64()))
-			if b, err := os.ReadFile("/proc/self/status"); err == nil {
-				for _, line := range strings.Split(string(b), "\n") {
-					var kb int64
-					if _, err := fmt.Sscanf(line, "RssAnon: %d kB", &kb); err == nil {
-						anon = max(anon, kb<<10)
-					} else if _, err := fmt.Sscanf(line, "RssFile: %d kB", &kb); err == nil {
-						file = max(file, kb<<10)
-					}
-				}
+			if kb, err := testutil.StatusKB("RssAnon"); err == nil {
+				anon = max(anon, int64(kb)<<10)
+			}
+			if kb, err := testutil.StatusKB("RssFile"); err == nil {
+				file = max(file, int64(kb)<<10)
 			}
 			if first == "" {
 				first = fmt.Sprintf("at the start: RssAnon %d MB, RssFile %d MB, Go mapped %d MB; ", anon>>20, file>>20, goMapped>>20)
