@@ -62,7 +62,7 @@ type Options struct {
 	Scheduler Scheduler      // nil: scheduled campaigns are not started
 	Logger    *slog.Logger
 
-	BatchSize        int           // rows claimed per transaction of a remote provider (50)
+	BatchSize        int           // most rows claimed per transaction of a remote provider (200; see remoteChunk)
 	TxBatchSize      int           // rows sent per transaction of a TxSender, the outbox (250)
 	MaterializeBatch int           // ledger rows written per transaction (500)
 	MaxErrors        int           // consecutive errors that pause a campaign (10)
@@ -107,7 +107,7 @@ func (o *Options) defaults() {
 			*v = d
 		}
 	}
-	def(&o.BatchSize, 50)
+	def(&o.BatchSize, 200)
 	// an outbox batch is one transaction of inserts: fewer, larger commits
 	// (and WAL checkpoints) were most of its time at 50; 250 holds the
 	// writer for about a tenth of a second
