@@ -144,27 +144,9 @@ func (b *bench) sendFigure(r sendRun) string {
 
 // sendSetup turns self-approval on for the Bench workspace and creates the
 // template.
-//
-// It also turns the nightly insights job off: it runs at 02:30, but a
-// fresh server catches up in its first minute, and its duplicates metric is
-// the duplicate finder's first pass over the workspace (34 → 153 MB RSS at
-// 100k, docs/BENCHMARKS.md 2026-12-01), which would land in whichever send
-// row it overlaps.
 func (b *bench) sendSetup() (string, error) {
 	ws := b.m.Workspace
-	su, err := b.superuserToken() // system settings are the superuser's
-	if err != nil {
-		return "", err
-	}
-	owner := b.token
-	b.token = su
 	status, body, err := b.doJSON(http.MethodPost, "/api/collections/system_settings/records",
-		map[string]any{"scope": "system", "setting_key": "insights.nightly_at", "setting_value": "off"})
-	b.token = owner
-	if err != nil || status != http.StatusOK {
-		return "", fmt.Errorf("insights.nightly_at off: HTTP %d %s %v", status, body, err)
-	}
-	status, body, err = b.doJSON(http.MethodPost, "/api/collections/system_settings/records",
 		map[string]any{"scope": "workspace", "scope_id": ws, "setting_key": "campaigns.self_approval", "setting_value": true})
 	if err != nil || status != http.StatusOK {
 		return "", fmt.Errorf("campaigns.self_approval: HTTP %d %s %v", status, body, err)
