@@ -128,7 +128,9 @@ func (r *fastRun) list(l *parse.ListNode) error {
 		}
 		switch x := n.(type) {
 		case *parse.TextNode:
-			if err := r.write(string(x.Text)); err != nil {
+			// as bytes: string(x.Text) copied every text node of every
+			// message (a third of a 100,000-message send's allocations)
+			if _, err := r.w.Write(x.Text); err != nil {
 				return err
 			}
 		case *parse.CommentNode:
