@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pocketbase/pocketbase/tools/security"
 )
 
 var shape = regexp.MustCompile(`^[a-z0-9]{15}$`)
@@ -78,4 +80,24 @@ func TestIDsFollowTheClockAndAreSafeConcurrently(t *testing.T) {
 	if got := New(func() time.Time { return epoch }).ID()[:timeLen]; got != "00000000" {
 		t.Fatalf("the epoch's time part = %q", got)
 	}
+}
+
+// BenchmarkID: one id; the baseline of the same run is the random part as
+// PocketBase makes it (crypto/rand, what New used before).
+//
+//	go test ./services/seqid -run '^$' -bench ID
+func BenchmarkID(b *testing.B) {
+	b.Run("seqid", func(b *testing.B) {
+		g := New(nil)
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = g.ID()
+		}
+	})
+	b.Run("baseline-crypto-rand-part", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = security.RandomStringWithAlphabet(randLen, alphabet)
+		}
+	})
 }
