@@ -18,7 +18,33 @@ package textclean
 func allowed(b byte) bool { return b == '\t' || b == '\n' || b == '\r' }
 
 // Dirty reports whether s holds a character String removes.
+//
+// It looks at eight bytes at a time and only at the bytes of a word that
+// holds one below 0x20: every rendered message (3 kB of HTML and its text)
+// is cleaned inside the writer's transaction of a campaign send, where the
+// byte loop was 0.4 of 17 CPU-s of the outbox's batches at 100,000 messages.
 func Dirty(s string) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		b := s[i : i+8]
+		w := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+			uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+		if hasBelow0x20(w) && dirtyBytes(b) {
+			return true
+		}
+	}
+	return dirtyBytes(s[i:])
+}
+
+// hasBelow0x20 reports whether a byte of w is below 0x20 (Hacker's Delight's
+// "has less than": exact for a bound of at most 0x80).
+func hasBelow0x20(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	return (w-ones*0x20)&^w&highs != 0
+}
+
+// dirtyBytes is Dirty one byte at a time.
+func dirtyBytes(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if b := s[i]; b < 0x20 && !allowed(b) {
 			return true
