@@ -9,7 +9,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/pi-crm/pi-crm/services/senders"
 	"github.com/pi-crm/pi-crm/services/seqid"
@@ -82,7 +84,7 @@ func (s *Sender) SendTxBatch(tx core.App, ms []senders.Message) ([]senders.Resul
 			errs[i] = ErrNoRecipient
 			continue
 		}
-		headers, err := json.Marshal(Headers(m))
+		headers, err := headersJSON(Headers(m))
 		if err != nil {
 			errs[i] = senders.Permanent(err)
 			continue
@@ -108,6 +110,67 @@ func (s *Sender) SendTxBatch(tx core.App, ms []senders.Message) ([]senders.Resul
 		results[i] = senders.Result{ProviderMessageID: id}
 	}
 	return results, errs
+}
+
+// headersJSON is h as a JSON object, keys sorted (json.Marshal's order).
+//
+// Why not json.Marshal: it reflects over the map and sorts through
+// reflect.Values, 0.54 of the 5.8 CPU-s the outbox's inserts took in a
+// 100,000-message send, all of it inside the writer's transaction. A value
+// that is not valid UTF-8 goes through json.Marshal, which writes U+FFFD for
+// the bad bytes, as before.
+func headersJSON(h map[string]string) ([]byte, error) {
+	keys := make([]string, 0, len(h))
+	size := 2
+	for k, v := range h {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return json.Marshal(h)
+		}
+		keys = append(keys, k)
+		size += len(k) + len(v) + 6
+	}
+	slices.Sort(keys)
+	b := make([]byte, 0, size+16)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = appendJSONString(b, h[k])
+	}
+	return append(b, '}'), nil
+}
+
+// appendJSONString appends s, valid UTF-8, as a JSON string: quotes,
+// backslashes and control characters escaped, everything else as it is.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // Headers are the headers a real send of m would carry: m.Headers plus the
