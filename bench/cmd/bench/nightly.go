@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
+	"slices"
 	"time"
 )
 
@@ -36,20 +36,21 @@ func (b *bench) nightlyOff() error {
 	if err != nil || status != http.StatusOK {
 		return fmt.Errorf("insights.nightly_at off: HTTP %d %s %v", status, body, err)
 	}
-	running := "/api/collections/ai_insight_runs/records?perPage=1&skipTotal=1&filter=" + url.QueryEscape("status='running'")
+	// the newest runs, looked at here (no filter text is built)
+	newest := "/api/collections/ai_insight_runs/records?perPage=50&skipTotal=1&sort=-started_at"
 	start := time.Now()
 	for waited := false; ; waited = true {
-		status, body, err := b.doJSON(http.MethodGet, running, nil)
+		status, body, err := b.doJSON(http.MethodGet, newest, nil)
 		if err != nil || status != http.StatusOK {
 			return fmt.Errorf("ai_insight_runs: HTTP %d %s %v", status, body, err)
 		}
 		var page struct {
-			Items []json.RawMessage `json:"items"`
+			Items []insightRun `json:"items"`
 		}
 		if err := json.Unmarshal(body, &page); err != nil {
 			return fmt.Errorf("ai_insight_runs: %w", err)
 		}
-		if len(page.Items) == 0 {
+		if !slices.ContainsFunc(page.Items, func(r insightRun) bool { return r.Status == "running" }) {
 			if waited {
 				b.notef("the nightly insights run had started before the bench turned it off: waited %s for it before measuring", time.Since(start).Round(time.Second))
 			}
@@ -60,4 +61,9 @@ func (b *bench) nightlyOff() error {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// insightRun is what nightlyOff reads of an ai_insight_runs record.
+type insightRun struct {
+	Status string `json:"status"`
 }
