@@ -46,8 +46,7 @@ var epoch = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 // a test, NTP): it then counts on from the last millisecond it used. Safe for
 // concurrent use.
 type Generator struct {
-	now    func() time.Time
-	random func(n int) string
+	now func() time.Time
 
 	mu      sync.Mutex
 	lastMs  int64
@@ -68,16 +67,7 @@ func New(now func() time.Time) *Generator {
 	if now == nil {
 		now = time.Now
 	}
-	return &Generator{now: now, random: randomChars}
-}
-
-// randomChars answers n characters of the alphabet.
-func randomChars(n int) string {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = alphabet[rand.IntN(len(alphabet))]
-	}
-	return string(b)
+	return &Generator{now: now}
 }
 
 // ID answers the next id.
@@ -99,7 +89,9 @@ func (g *Generator) ID() string {
 	b.Grow(Len)
 	pad(&b, strconv.FormatInt(ms, 36), timeLen)
 	pad(&b, strconv.FormatInt(int64(seq), 36), seqLen)
-	b.WriteString(g.random(randLen))
+	for range randLen {
+		b.WriteByte(alphabet[rand.IntN(len(alphabet))])
+	}
 	return b.String()
 }
 
