@@ -294,8 +294,12 @@ func TestUpgradeStepByStepMatchesFreshInstall(t *testing.T) {
 		var foundBefore int
 		if m.File == "1764001050_match_changes_columns.go" {
 			// on a database at the current version it changes nothing: the
-			// groups already built stay, nothing is logged for rebuilding
-			foundGroups(t, app, d.ws)
+			// groups already built stay, nothing is logged for rebuilding.
+			// RebuildDuplicates, not RefreshDuplicates: the refresh reads the
+			// table of deferred keys 1764001900 adds, not there yet
+			if err := app.RunInTransaction(func(tx core.App) error { return duplicates.RebuildDuplicates(tx, d.ws) }); err != nil {
+				t.Fatal(err)
+			}
 			_ = app.DB().NewQuery(`SELECT count(*) FROM crm_match_found`).Row(&foundBefore)
 		}
 		migrateUpTo(t, app, m.File)

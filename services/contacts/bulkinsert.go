@@ -15,9 +15,9 @@ import (
 // import they cost a fifth of the time (100,000 rows into the 100k bench
 // database: 53 s with them, 44 s without): a trigger program per row, six
 // single-row inserts and an upsert each. BulkInsert turns them off for the
-// rows one statement inserts into one workspace and writes the same rows
-// set-based afterwards, in the same transaction: what a reader sees when the
-// transaction commits is what the triggers would have left.
+// rows one statement inserts into one workspace, writes the count set-based
+// afterwards in the same transaction, and defers the match keys to the end of
+// the bulk write (duplicates.DeferKeys, committed with the rows).
 //
 // The switch is a row in bulkTable, inserted before the statement and
 // deleted after it, inside the caller's transaction: SQLite has one writer,
@@ -42,11 +42,12 @@ func BulkInsertSchema() []string {
 
 // BulkInsert runs insert, which must insert contacts of workspace ws only,
 // through tx (a transaction), with the per-row triggers off for them, and
-// then writes their change-log rows, match keys and count as the triggers
-// would. The new rows are those past the table's last rowid before insert
-// (SQLite gives a rowid table's new rows max(rowid)+1 onwards, and nothing
-// else writes while tx holds the writer). On an error the caller must roll
-// tx back.
+// then writes their count as the trigger would and records their match keys
+// and change-log rows as deferred (duplicates.DeferKeys: written once for
+// the whole bulk write by BulkDone, or by the next duplicates read). The new
+// rows are those past the table's last rowid before insert (SQLite gives a
+// rowid table's new rows max(rowid)+1 onwards, and nothing else writes while
+// tx holds the writer). On an error the caller must roll tx back.
 func BulkInsert(tx dbx.Builder, ws string, insert func() error) error {
 	var last int64
 	if err := tx.NewQuery(`SELECT coalesce(max(rowid), 0) FROM contacts`).Row(&last); err != nil {
@@ -59,19 +60,21 @@ func BulkInsert(tx dbx.Builder, ws string, insert func() error) error {
 	if err := insert(); err != nil {
 		return err
 	}
+	if _, err := tx.NewQuery(`DELETE FROM ` + bulkTable + ` WHERE workspace = {:ws}`).Bind(p).Execute(); err != nil {
+		return fmt.Errorf("bulk insert: %w", err)
+	}
+	var hi int64
+	if err := tx.NewQuery(`SELECT coalesce(max(rowid), 0) FROM contacts`).Row(&hi); err != nil {
+		return fmt.Errorf("bulk insert: %w", err)
+	}
+	if err := duplicates.DeferKeys(tx, ws, last+1, hi); err != nil {
+		return fmt.Errorf("bulk insert: %w", err)
+	}
 	// the rowid range drives: the unary + keeps SQLite from reading the
 	// workspace's whole (workspace, …) index range instead (every earlier
 	// batch's rows, per statement: quadratic over an import)
-	newRows := `c.rowid > {:last} AND +c.workspace = {:ws}`
-	keys := duplicates.BulkKeysSQL(newRows)
-	stmts := make([]string, 0, len(keys)+2)
-	stmts = append(stmts, `DELETE FROM `+bulkTable+` WHERE workspace = {:ws}`)
-	stmts = append(stmts, keys...)
-	stmts = append(stmts, counts.BulkCountSQL(newRows))
-	for _, q := range stmts {
-		if _, err := tx.NewQuery(q).Bind(p).Execute(); err != nil {
-			return fmt.Errorf("bulk insert: %w", err)
-		}
+	if _, err := tx.NewQuery(counts.BulkCountSQL(`c.rowid > {:last} AND +c.workspace = {:ws}`)).Bind(p).Execute(); err != nil {
+		return fmt.Errorf("bulk insert: %w", err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package contacts_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/pi-crm/pi-crm/internal/testutil"
@@ -50,14 +51,31 @@ func TestBulkInsertKeepsKeysAndCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := duplicates.CheckMatchKeys(env.App); err != nil {
+	// the count is written with the rows; the keys and change-log rows are
+	// deferred, and the record of that committed with them
+	if err := counts.CheckContactCounts(env.App); err != nil {
 		t.Fatal(err)
 	}
-	if err := counts.CheckContactCounts(env.App); err != nil {
+	if err := duplicates.CheckMatchKeys(env.App); err == nil || !strings.Contains(err.Error(), "missing same_email 'ada0@engines.com'") {
+		t.Fatalf("keys of the bulk rows before BulkDone: %v", err)
+	}
+	var pending int
+	_ = env.App.DB().NewQuery(`SELECT count(*) FROM crm_match_pending WHERE workspace = {:ws}`).Bind(dbx.Params{"ws": a.Id}).Row(&pending)
+	if pending != 1 || changes(a.Id) != before {
+		t.Fatalf("deferred: %d pending records, %d change-log rows (were %d)", pending, changes(a.Id), before)
+	}
+	if err := env.App.RunInTransaction(func(tx core.App) error { return contacts.BulkDone(tx, a.Id) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := duplicates.CheckMatchKeys(env.App); err != nil {
 		t.Fatal(err)
 	}
 	if got := changes(a.Id) - before; got != 20 {
 		t.Fatalf("%d change-log rows for 20 bulk rows", got)
+	}
+	_ = env.App.DB().NewQuery(`SELECT count(*) FROM crm_match_pending`).Row(&pending)
+	if pending != 0 {
+		t.Fatalf("%d pending records after BulkDone", pending)
 	}
 	if changes(b.Id) != 1 {
 		t.Fatalf("the other workspace's row left %d change-log rows", changes(b.Id))
@@ -91,5 +109,79 @@ func TestBulkInsertKeepsKeysAndCounts(t *testing.T) {
 	}
 	if err := counts.CheckContactCounts(env.App); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Keys a bulk insert deferred are never lost: a duplicates read writes them
+// (as after a crash before BulkDone), a contact of the range updated
+// meanwhile through the record hooks keeps exactly its current keys, and a
+// deleted workspace leaves no record behind.
+func TestDeferredKeysSettleOnRead(t *testing.T) {
+	env := testutil.New(t)
+	owner, _ := env.User("defer@example.com")
+	a := env.Workspace("A", owner, nil)
+	err := env.App.RunInTransaction(func(tx core.App) error {
+		return contacts.BulkInsert(tx.DB(), a.Id, func() error {
+			for i := 0; i < 3; i++ {
+				if _, err := tx.DB().NewQuery(`INSERT INTO contacts (id, workspace, first_name, last_name, company, created, updated)
+					VALUES ({:id}, {:ws}, 'Ada', 'King', 'Engines', '2025-01-01 00:00:00.000Z', '2025-01-01 00:00:00.000Z')`).
+					Bind(dbx.Params{"id": fmt.Sprintf("defer%010d", i), "ws": a.Id}).Execute(); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// updated before the keys are written: the update trigger writes its keys
+	rec, err := env.App.FindRecordById("contacts", "defer0000000002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Set("primary_email", "ada@engines.com")
+	if err := env.App.Save(rec); err != nil {
+		t.Fatal(err)
+	}
+	res, err := duplicates.NewService(env.App).Duplicates(a.Id, 1, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var group []string
+	for _, g := range res.Items {
+		if g.Reason == duplicates.ReasonNameCompany {
+			group = g.Contacts
+		}
+	}
+	if strings.Join(group, ",") != "defer0000000000,defer0000000001,defer0000000002" {
+		t.Fatalf("name+company group after the read %v (all groups %+v)", group, res.Items)
+	}
+	if err := duplicates.CheckMatchKeys(env.App); err != nil {
+		t.Fatal(err)
+	}
+	var pending int
+	_ = env.App.DB().NewQuery(`SELECT count(*) FROM crm_match_pending`).Row(&pending)
+	if pending != 0 {
+		t.Fatalf("%d pending records after a read", pending)
+	}
+
+	// a workspace deleted with keys still deferred
+	b := env.Workspace("B", owner, nil)
+	if err := env.App.RunInTransaction(func(tx core.App) error {
+		return contacts.BulkInsert(tx.DB(), b.Id, func() error {
+			_, err := tx.DB().NewQuery(`INSERT INTO contacts (id, workspace, first_name, created, updated)
+				VALUES ('deferb000000000', {:ws}, 'Bo', '2025-01-01 00:00:00.000Z', '2025-01-01 00:00:00.000Z')`).Bind(dbx.Params{"ws": b.Id}).Execute()
+			return err
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.App.Delete(b); err != nil {
+		t.Fatal(err)
+	}
+	_ = env.App.DB().NewQuery(`SELECT count(*) FROM crm_match_pending`).Row(&pending)
+	if pending != 0 {
+		t.Fatalf("%d pending records after the workspace's delete", pending)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/pi-crm/pi-crm/services/commlog"
 	"github.com/pi-crm/pi-crm/services/counts"
 	"github.com/pi-crm/pi-crm/services/customfields"
+	"github.com/pi-crm/pi-crm/services/duplicates"
 	"github.com/pi-crm/pi-crm/services/lists"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
@@ -230,12 +231,16 @@ func BulkUpdatedEntry(src Source, base, custom []string) (string, bool) {
 	return UpdatedEntry(src, changed), true
 }
 
-// BulkDone ends a bulk write into workspace ws: the value indexes, built
-// once for the whole write (one sort per index, cheaper than keeping them
+// BulkDone ends a bulk write into workspace ws: the match keys BulkInsert
+// deferred, then the value indexes, each built once for the whole write (one
+// ordered pass per key reason, one sort per index: cheaper than keeping them
 // row by row during it). SyncValueIndexes builds none below
 // customfields.ValueIndexMinContacts contacts, the threshold ValueIndexesDue
 // states for single creates.
 func BulkDone(tx core.App, ws string) error {
+	if err := duplicates.SettleKeys(tx.DB(), ws); err != nil {
+		return err
+	}
 	return customfields.SyncValueIndexes(tx, ws)
 }
 

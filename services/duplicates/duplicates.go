@@ -80,7 +80,9 @@ type DuplicatesResult struct {
 // independent of the number of contacts.
 func (s *Service) Duplicates(ws string, page, perPage int) (*DuplicatesResult, error) {
 	var dirty []string
-	if err := s.app.DB().NewQuery(`SELECT workspace FROM ` + changesTable + ` WHERE workspace = {:ws} LIMIT 1`).
+	// a change logged, or keys a bulk write deferred (pending.go)
+	if err := s.app.DB().NewQuery(`SELECT workspace FROM ` + changesTable + ` WHERE workspace = {:ws}
+		UNION ALL SELECT workspace FROM ` + pendingTable + ` WHERE workspace = {:ws} LIMIT 1`).
 		Bind(dbx.Params{"ws": ws}).Column(&dirty); err != nil {
 		return nil, fmt.Errorf("duplicates: %w", err)
 	}
@@ -126,8 +128,8 @@ func (s *Service) Duplicates(ws string, page, perPage int) (*DuplicatesResult, e
 const refreshBatch = 500
 
 // RefreshDuplicates rebuilds the found groups of workspace ws whose members
-// changed since the last refresh (the change log); app should be a
-// transaction. Reasons are handled best score first: a group whose members
+// changed since the last refresh (the change log), after writing any keys a
+// bulk write deferred (SettleKeys); app should be a transaction. Reasons are handled best score first: a group whose members
 // change logs the lower-scored groups of its members as changed too, since
 // whether those equal it (and are dropped as the same finding) may have
 // changed.
@@ -136,6 +138,9 @@ const refreshBatch = 500
 // An importer may call either right after a bulk import so the first page
 // read does not pay for it; it is never required (Duplicates calls it).
 func RefreshDuplicates(app core.App, ws string) error {
+	if err := SettleKeys(app.DB(), ws); err != nil {
+		return fmt.Errorf("refresh duplicates: %w", err)
+	}
 	var pending int
 	if err := app.DB().NewQuery(`SELECT COUNT(*) FROM (SELECT 1 FROM ` + changesTable + ` WHERE workspace = {:ws} LIMIT {:n})`).
 		Bind(dbx.Params{"ws": ws, "n": fullRebuildAt}).Row(&pending); err != nil {

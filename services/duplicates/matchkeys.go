@@ -97,6 +97,8 @@ func MatchSchema() []string {
 		`CREATE TABLE IF NOT EXISTS ` + foundTable + ` (workspace TEXT NOT NULL, reason TEXT NOT NULL, key TEXT NOT NULL,
 			score REAL NOT NULL, ids TEXT NOT NULL, PRIMARY KEY (workspace, reason, key)) WITHOUT ROWID`,
 		`CREATE INDEX IF NOT EXISTS idx_crm_match_found_page ON ` + foundTable + ` (workspace, score DESC, reason, key)`,
+		// deferred keys (pending.go): one row per workspace
+		`CREATE TABLE IF NOT EXISTS ` + pendingTable + ` (workspace TEXT PRIMARY KEY NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL) WITHOUT ROWID`,
 
 		`CREATE TRIGGER IF NOT EXISTS crm_match_contacts_ai AFTER INSERT ON contacts BEGIN ` + insertKeys("new.") + ` END`,
 		`CREATE TRIGGER IF NOT EXISTS crm_match_contacts_ad AFTER DELETE ON contacts BEGIN ` + deleteKeys("old.") + ` END`,
@@ -112,6 +114,7 @@ func MatchSchema() []string {
 			DELETE FROM ` + keysTable + ` WHERE workspace = old.id;
 			DELETE FROM ` + changesTable + ` WHERE workspace = old.id;
 			DELETE FROM ` + foundTable + ` WHERE workspace = old.id;
+			DELETE FROM ` + pendingTable + ` WHERE workspace = old.id;
 		END`,
 	}
 }
@@ -124,7 +127,7 @@ func DropMatchSchema() []string {
 		`DROP TRIGGER IF EXISTS crm_match_workspaces_ad`, `DROP TRIGGER IF EXISTS crm_match_contacts_au`,
 		`DROP TRIGGER IF EXISTS crm_match_contacts_ad`, `DROP TRIGGER IF EXISTS crm_match_contacts_ai`,
 		`DROP TRIGGER IF EXISTS crm_match_keys_ad`, `DROP TRIGGER IF EXISTS crm_match_keys_ai`, // first version
-		`DROP TABLE IF EXISTS ` + foundTable, `DROP TABLE IF EXISTS ` + changesTable,
+		`DROP TABLE IF EXISTS ` + pendingTable, `DROP TABLE IF EXISTS ` + foundTable, `DROP TABLE IF EXISTS ` + changesTable,
 		`DROP TABLE IF EXISTS crm_match_groups`, `DROP TABLE IF EXISTS ` + keysTable,
 	}
 }
@@ -133,7 +136,7 @@ func DropMatchSchema() []string {
 // every workspace's found groups (a repair; the migrations state their own
 // backfill).
 func BackfillMatchKeys(app core.App) error {
-	for _, t := range []string{keysTable, foundTable, changesTable} {
+	for _, t := range []string{keysTable, foundTable, changesTable, pendingTable} {
 		if _, err := app.DB().NewQuery(`DELETE FROM ` + t).Execute(); err != nil {
 			return err
 		}
@@ -242,22 +245,21 @@ func InsertTriggerSQL(when string) []string {
 	}
 }
 
-// BulkKeysSQL is what the insert trigger does, set-based, for the contacts c
-// that newRows selects: one change-log row per contact and the keys of each
-// reason, in key order. The statements take the parameter {:ws} (the
-// workspace of every new row).
-func BulkKeysSQL(newRows string) []string {
+// bulkKeysSQL is what the insert trigger does, set-based, for the contacts c
+// that rows selects (SettleKeys): one change-log row per contact and the
+// keys of each reason, in key order. The statements take the parameter {:ws}
+// (the workspace of every row).
+func bulkKeysSQL(rows string) []string {
 	keys := matchKeys("c.")
 	stmts := make([]string, 0, 1+len(keys))
 	// logChange's row per contact
-	stmts = append(stmts, `INSERT OR FAIL INTO `+changesTable+` (workspace, k0, k1, k2, k3, k4) SELECT c.workspace, `+keyColumns("c.")+
-		` FROM contacts c WHERE `+newRows+` AND EXISTS (SELECT 1 FROM workspaces WHERE id = {:ws}) ORDER BY c.rowid`)
+	stmts = append(stmts, `INSERT INTO `+changesTable+` (workspace, k0, k1, k2, k3, k4) SELECT c.workspace, `+keyColumns("c.")+
+		` FROM contacts c WHERE `+rows+` AND EXISTS (SELECT 1 FROM workspaces WHERE id = {:ws}) ORDER BY c.rowid`)
 	for _, k := range keys {
 		// in key order: one ordered pass through the workspace's keys of
-		// that reason instead of random inserts. OR FAIL: a statement that
-		// may abort would keep a statement journal; the caller rolls the
-		// transaction back on any error anyway.
-		stmts = append(stmts, `INSERT OR FAIL INTO `+keysTable+` (workspace, reason, key, contact, detail) `+keyRows(k, newRows)+` ORDER BY key, contact`)
+		// that reason instead of random inserts. OR IGNORE: a contact of
+		// the range may have its keys already (SettleKeys).
+		stmts = append(stmts, `INSERT OR IGNORE INTO `+keysTable+` (workspace, reason, key, contact, detail) `+keyRows(k, rows)+` ORDER BY key, contact`)
 	}
 	return stmts
 }

@@ -131,6 +131,9 @@ func (s *Service) Run(job *core.Record, src io.Reader, actor audit.Actor, progre
 		if p := recover(); p != nil {
 			s.app.Logger().Error("import job panicked", "job", job.Id, "panic", p, "stack", string(debug.Stack()))
 			e.closeFiles()
+			if e.counts.Committed > 0 && !e.opts.DryRun {
+				s.bulkDone(e.ws)
+			}
 			err = fmt.Errorf("the import stopped on an internal error (%v); the rows of its committed batches (%d) were written and can be undone", p, e.counts.Committed)
 			job.Set("counts", e.counts)
 			s.fail(job, err)
@@ -156,12 +159,29 @@ func (s *Service) Run(job *core.Record, src io.Reader, actor audit.Actor, progre
 		}
 	}
 	if err != nil {
+		if e.counts.Committed > 0 && !e.opts.DryRun {
+			s.bulkDone(e.ws) // the committed batches stand
+		}
 		job.Set("counts", e.counts)
 		job.Set("error_report", e.errorReport())
 		s.fail(job, err)
 		return e.counts, err
 	}
 	return e.counts, nil
+}
+
+// bulkDone ends the raw-SQL writes of a job into workspace ws, before the job
+// says it is over: the rows came past the contact hooks and triggers, so the
+// match keys they deferred are written and the workspace's value indexes
+// built here, once (one ordered pass per key reason, one sort per index:
+// cheaper than keeping them row by row during the import). A failure is
+// logged and the import stands: the keys stay recorded as deferred and the
+// next duplicates read writes them; the value indexes come with later
+// writes (contacts.ValueIndexesDue).
+func (s *Service) bulkDone(ws string) {
+	if err := s.app.RunInTransaction(func(tx core.App) error { return contacts.BulkDone(tx, ws) }); err != nil {
+		s.app.Logger().Error("import: writing the deferred match keys and value indexes", "workspace", ws, "error", err)
+	}
 }
 
 // errorReport is what the job record keeps of the error report: the number
@@ -293,14 +313,7 @@ func (e *engine) finish(actor audit.Actor) error {
 	}
 	_ = os.Remove(e.s.uploadPath(e.job.Id)) // imported: the report and journal are what is kept
 	if !e.opts.DryRun {
-		// the rows came by raw SQL, past the contact hooks that build a
-		// workspace's value indexes once it is large enough: built here,
-		// before the job says it is done, with one sort per index (cheaper
-		// than keeping them row by row during the import). An optimisation
-		// only: a failure is logged, the import stands.
-		if err := e.s.app.RunInTransaction(func(tx core.App) error { return contacts.BulkDone(tx, e.ws) }); err != nil {
-			e.s.app.Logger().Error("import: building the workspace's value indexes", "workspace", e.ws, "error", err)
-		}
+		e.s.bulkDone(e.ws)
 	}
 	e.job.Set("status", StatusCompleted)
 	e.job.Set("counts", e.counts)

@@ -13,6 +13,7 @@ import (
 	"github.com/pi-crm/pi-crm/services/audit"
 	"github.com/pi-crm/pi-crm/services/contacts"
 	"github.com/pi-crm/pi-crm/services/customfields"
+	"github.com/pi-crm/pi-crm/services/duplicates"
 	"github.com/pi-crm/pi-crm/services/imports"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
@@ -362,9 +363,15 @@ func TestCrashLeavesWholeBatchesAndIsMarkedFailed(t *testing.T) {
 	if n := f.count("contacts"); n != 2 {
 		t.Fatalf("contacts after crash %d, want the first batch (2) only", n)
 	}
-	// the restart
+	if err := duplicates.CheckMatchKeys(f.env.App); err == nil {
+		t.Fatal("the committed batch's match keys were written before the job ended: nothing tests their recovery")
+	}
+	// the restart: the keys the committed batch deferred are written
 	if n, err := f.svc.RecoverInterrupted(); err != nil || n != 1 {
 		t.Fatalf("recovered %d %v", n, err)
+	}
+	if err := duplicates.CheckMatchKeys(f.env.App); err != nil {
+		t.Fatal(err)
 	}
 	job, _ = f.env.App.FindRecordById("import_jobs", job.Id)
 	var c imports.Counts
@@ -421,6 +428,10 @@ func TestConcurrentWritesDuringImport(t *testing.T) {
 	_ = f.env.App.DB().NewQuery("SELECT count(*) FROM contacts WHERE workspace = {:ws}").Bind(map[string]any{"ws": f.ws.Id}).Row(&n)
 	if n != c.Created+created {
 		t.Fatalf("%d contacts, want %d imported + %d created meanwhile", n, c.Created, created)
+	}
+	// the racers' keys came from the triggers, the import's at its end
+	if err := duplicates.CheckMatchKeys(f.env.App); err != nil {
+		t.Fatal(err)
 	}
 	// past customfields.ValueIndexMinContacts the job built the
 	// workspace's value indexes at its end

@@ -406,6 +406,9 @@ func (s *Service) RecoverInterrupted() (int, error) {
 		s.fail(job, fmt.Errorf("The server stopped during this import. The first %d rows were imported completely "+
 			"(%d contacts created, %d updated) and nothing after them was written; undo this job, or import the file again "+
 			"with mode skip_existing or upsert to add the rest.", c.Committed, c.Created, c.Updated))
+		if c.Committed > 0 {
+			s.bulkDone(job.GetString("workspace")) // what the job never got to
+		}
 	}
 	return len(jobs), nil
 }
