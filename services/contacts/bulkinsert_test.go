@@ -64,7 +64,22 @@ func TestBulkInsertKeepsKeysAndCounts(t *testing.T) {
 	if pending != 1 || changes(a.Id) != before {
 		t.Fatalf("deferred: %d pending records, %d change-log rows (were %d)", pending, changes(a.Id), before)
 	}
-	if err := env.App.RunInTransaction(func(tx core.App) error { return contacts.BulkDone(tx, a.Id) }); err != nil {
+	// one step of 7 contacts: the rest stays deferred
+	var more bool
+	if err := env.App.RunInTransaction(func(tx core.App) error {
+		var err error
+		more, err = duplicates.SettleKeys(tx.DB(), a.Id, 7)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !more || changes(a.Id)-before != 7 {
+		t.Fatalf("after a step of 7: more %v, %d change-log rows", more, changes(a.Id)-before)
+	}
+	if err := duplicates.CheckMatchKeys(env.App); err == nil || strings.Contains(err.Error(), "'ada0@engines.com'") {
+		t.Fatalf("keys after a step of 7: %v", err)
+	}
+	if err := contacts.BulkDone(env.App, a.Id); err != nil {
 		t.Fatal(err)
 	}
 	if err := duplicates.CheckMatchKeys(env.App); err != nil {

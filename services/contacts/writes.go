@@ -231,17 +231,31 @@ func BulkUpdatedEntry(src Source, base, custom []string) (string, bool) {
 	return UpdatedEntry(src, changed), true
 }
 
-// BulkDone ends a bulk write into workspace ws: the match keys BulkInsert
-// deferred, then the value indexes, each built once for the whole write (one
-// ordered pass per key reason, one sort per index: cheaper than keeping them
-// row by row during it). SyncValueIndexes builds none below
+// settleStep is the number of contacts whose deferred match keys BulkDone
+// writes per transaction: a few seconds of the writer on a Pi, under the
+// other writers' busy timeout (internal/dbconfig).
+const settleStep = 50_000
+
+// BulkDone ends a bulk write into workspace ws (call it outside the write's
+// transactions): the match keys BulkInsert deferred, in transactions of
+// settleStep contacts, then the value indexes, each built once for the whole
+// write (an ordered pass per key reason, a sort per index: cheaper than
+// keeping them row by row during it). SyncValueIndexes builds none below
 // customfields.ValueIndexMinContacts contacts, the threshold ValueIndexesDue
-// states for single creates.
-func BulkDone(tx core.App, ws string) error {
-	if err := duplicates.SettleKeys(tx.DB(), ws); err != nil {
-		return err
+// states for single creates. What an error leaves undone stays recorded as
+// deferred (the next duplicates read writes it) or comes with later writes
+// (the value indexes).
+func BulkDone(app core.App, ws string) error {
+	for more := true; more; {
+		if err := app.RunInTransaction(func(tx core.App) error {
+			var err error
+			more, err = duplicates.SettleKeys(tx.DB(), ws, settleStep)
+			return err
+		}); err != nil {
+			return err
+		}
 	}
-	return customfields.SyncValueIndexes(tx, ws)
+	return app.RunInTransaction(func(tx core.App) error { return customfields.SyncValueIndexes(tx, ws) })
 }
 
 // idPrefixes returns n distinct random 5-character id prefixes.

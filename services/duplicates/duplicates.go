@@ -138,7 +138,7 @@ const refreshBatch = 500
 // An importer may call either right after a bulk import so the first page
 // read does not pay for it; it is never required (Duplicates calls it).
 func RefreshDuplicates(app core.App, ws string) error {
-	if err := SettleKeys(app.DB(), ws); err != nil {
+	if _, err := SettleKeys(app.DB(), ws, 0); err != nil {
 		return fmt.Errorf("refresh duplicates: %w", err)
 	}
 	var pending int

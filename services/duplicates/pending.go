@@ -49,30 +49,41 @@ func DeferKeys(tx dbx.Builder, ws string, lo, hi int64) error {
 }
 
 // SettleKeys writes the change-log rows and match keys of workspace ws's
-// deferred contacts (DeferKeys) and clears the record, in tx (a
-// transaction: all of it or nothing). Nothing to do costs one primary-key
-// look-up.
-func SettleKeys(tx dbx.Builder, ws string) error {
+// deferred contacts (DeferKeys), the lowest limit rowids of the range (limit
+// <= 0: all of it), in tx (a transaction: all of that or nothing), and
+// reports whether some remain. A bulk writer settles in steps of its own
+// transactions so that no step holds the database's one writer for long
+// (other writers wait for it only up to their busy timeout); a reader settles
+// everything at once. Nothing to do costs one primary-key look-up.
+func SettleKeys(tx dbx.Builder, ws string, limit int64) (more bool, err error) {
 	var r struct {
 		Lo int64 `db:"lo"`
 		Hi int64 `db:"hi"`
 	}
-	err := tx.NewQuery(`SELECT lo, hi FROM ` + pendingTable + ` WHERE workspace = {:ws}`).Bind(dbx.Params{"ws": ws}).One(&r)
+	err = tx.NewQuery(`SELECT lo, hi FROM ` + pendingTable + ` WHERE workspace = {:ws}`).Bind(dbx.Params{"ws": ws}).One(&r)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("settle match keys: %w", err)
+		return false, fmt.Errorf("settle match keys: %w", err)
+	}
+	upTo := r.Hi
+	if limit > 0 && r.Lo+limit-1 < r.Hi {
+		upTo = r.Lo + limit - 1
 	}
 	// the rowid range drives: the unary + keeps SQLite from reading the
 	// workspace's whole (workspace, …) index range instead
-	rows := `c.rowid BETWEEN {:lo} AND {:hi} AND +c.workspace = {:ws}`
-	stmts := append(bulkKeysSQL(rows), `DELETE FROM `+pendingTable+` WHERE workspace = {:ws}`)
-	p := dbx.Params{"ws": ws, "lo": r.Lo, "hi": r.Hi}
+	stmts := bulkKeysSQL(`c.rowid BETWEEN {:lo} AND {:upTo} AND +c.workspace = {:ws}`)
+	if upTo == r.Hi {
+		stmts = append(stmts, `DELETE FROM `+pendingTable+` WHERE workspace = {:ws}`)
+	} else {
+		stmts = append(stmts, `UPDATE `+pendingTable+` SET lo = {:upTo} + 1 WHERE workspace = {:ws}`)
+	}
+	p := dbx.Params{"ws": ws, "lo": r.Lo, "upTo": upTo}
 	for _, q := range stmts {
 		if _, err := tx.NewQuery(q).Bind(p).Execute(); err != nil {
-			return fmt.Errorf("settle match keys: %w", err)
+			return false, fmt.Errorf("settle match keys: %w", err)
 		}
 	}
-	return nil
+	return upTo < r.Hi, nil
 }

@@ -179,7 +179,7 @@ func (s *Service) Run(job *core.Record, src io.Reader, actor audit.Actor, progre
 // next duplicates read writes them; the value indexes come with later
 // writes (contacts.ValueIndexesDue).
 func (s *Service) bulkDone(ws string) {
-	if err := s.app.RunInTransaction(func(tx core.App) error { return contacts.BulkDone(tx, ws) }); err != nil {
+	if err := contacts.BulkDone(s.app, ws); err != nil {
 		s.app.Logger().Error("import: writing the deferred match keys and value indexes", "workspace", ws, "error", err)
 	}
 }
