@@ -31,6 +31,16 @@ var errInsightsRunForbidden = apperr.Forbidden("insights_run_forbidden", "Only t
 func registerInsights(app core.App, crm *crmRoutes, now func() time.Time) *insights.Service {
 	store := settings.New(app)
 	svc := insights.New(app, store, ai.NewClient(app, ai.OpenAI{}, now), now)
+	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+		// runs a previous process left running are marked failed before
+		// the routes and the nightly job can start another
+		if n, err := svc.RecoverInterrupted(); err != nil {
+			app.Logger().Error("insights: recovering interrupted runs", "error", err)
+		} else if n > 0 {
+			app.Logger().Warn("insights: runs interrupted by a restart marked failed", "count", n)
+		}
+		return se.Next()
+	})
 
 	sees := func(c caller, role string) func(string) bool {
 		return func(area string) bool {

@@ -561,3 +561,38 @@ func TestSeedRunCountsAsTheNight(t *testing.T) {
 		t.Fatal("not due the next day")
 	}
 }
+
+// A run a stopped server left "running" is marked failed when the next one
+// starts, and is then pruned like any other old run.
+func TestInterruptedRunIsMarkedFailed(t *testing.T) {
+	f := newFixture(t)
+	clock := time.Date(2026, 11, 15, 1, 0, 0, 0, time.UTC)
+	svc := insights.New(f.env.App, settings.New(f.env.App), nil, func() time.Time { return clock })
+	f.env.Create("system_settings", map[string]any{"scope": "system", "setting_key": insights.RetentionKey, "setting_value": 10})
+	if _, err := svc.Run(context.Background(), f.w.Id, insights.TriggerManual, insights.Who{}); err != nil {
+		t.Fatal(err)
+	}
+	cut := f.env.Create(insights.RunsCollection, map[string]any{"workspace": f.w.Id, "trigger": insights.TriggerNightly, "status": "running",
+		"phase": "metrics", "started_at": clock.Add(-20 * 24 * time.Hour)})
+	if n, err := svc.Prune(clock); err != nil || n != 0 {
+		t.Fatalf("pruned %d %v: a running run is never pruned", n, err)
+	}
+
+	n, err := svc.RecoverInterrupted()
+	if err != nil || n != 1 {
+		t.Fatalf("recovered %d %v", n, err)
+	}
+	run, err := f.env.App.FindRecordById(insights.RunsCollection, cut.Id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.GetString("status") != "failed" || run.GetString("error_code") != "insights_interrupted" || run.GetDateTime("finished_at").IsZero() {
+		t.Fatalf("interrupted run: %s %s %v", run.GetString("status"), run.GetString("error_code"), run.GetDateTime("finished_at"))
+	}
+	if n, err := svc.RecoverInterrupted(); err != nil || n != 0 {
+		t.Fatalf("recovered again %d %v", n, err)
+	}
+	if n, err := svc.Prune(clock); err != nil || n != 1 {
+		t.Fatalf("pruned %d %v, want the interrupted run", n, err)
+	}
+}

@@ -158,3 +158,22 @@ func (s *Service) Prune(now time.Time) (int64, error) {
 	}
 	return n, nil
 }
+
+// RecoverInterrupted marks failed (insights_interrupted) the runs a stopped
+// server left "running", and returns how many. Runs happen only inside the
+// server (the route and the nightly job), so when it starts none is under
+// way; without this such a run stayed "running" for good, and Prune, which
+// never removes a running run, kept it forever.
+func (s *Service) RecoverInterrupted() (int, error) {
+	runs, err := s.app.FindAllRecords(RunsCollection, dbx.HashExp{"status": "running"})
+	if err != nil {
+		return 0, fmt.Errorf("insights: interrupted runs: %w", err)
+	}
+	for _, run := range runs {
+		if err := s.finish(run, "failed", run.GetDateTime("started_at").Time(), int64(run.GetInt("metrics_ms")), run.GetInt("metrics"), "",
+			"insights_interrupted", "The server stopped during this run; run the insights again."); err != nil {
+			return 0, fmt.Errorf("insights: marking interrupted run %s: %w", run.Id, err)
+		}
+	}
+	return len(runs), nil
+}
