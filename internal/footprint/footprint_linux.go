@@ -19,9 +19,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ReleaseExecutablePages tells the kernel that the executable's read-only
-// mappings (text, read-only data) are read at random, so later faults map
-// one page each instead of 64 KB around it, and drops the pages faulted so
+// ReleaseExecutablePages tells the kernel not to map the executable's
+// read-only mappings with huge pages (MADV_NOHUGEPAGE: where the page cache
+// holds the file in 2 MB folios, a fault otherwise maps all 2 MB; measured:
+// 24 MB of rodata resident at idle), that they
+// (text, read-only data) are read at random, and drops the pages faulted so
 // far from this process's page tables (MADV_DONTNEED; they stay in the page
 // cache, and the next access maps them again, a minor fault). Writable
 // mappings are never touched: dropping those would lose their contents.
@@ -45,7 +47,7 @@ func ReleaseExecutablePages() (int, error) {
 		if !ok {
 			continue
 		}
-		for _, advice := range []uintptr{unix.MADV_RANDOM, unix.MADV_DONTNEED} {
+		for _, advice := range []uintptr{unix.MADV_NOHUGEPAGE, unix.MADV_RANDOM, unix.MADV_DONTNEED} {
 			if _, _, errno := unix.Syscall(unix.SYS_MADVISE, start, end-start, advice); errno != 0 {
 				return total, fmt.Errorf("madvise %x-%x: %w", start, end, errno)
 			}

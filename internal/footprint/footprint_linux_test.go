@@ -1,12 +1,54 @@
 package footprint
 
 import (
+	"bufio"
+	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/pi-crm/pi-crm/internal/testutil"
 )
+
+// executableMappingFlags reads /proc/self/smaps: the VmFlags of each
+// read-only mapping of the executable, by its address range.
+func executableMappingFlags(t *testing.T) map[string][]string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exe, err = filepath.EvalSymlinks(exe); err != nil {
+		t.Fatal(err)
+	}
+	smaps, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	current := ""
+	sc := bufio.NewScanner(bytes.NewReader(smaps))
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, "VmFlags:"); ok {
+			if current != "" {
+				out[current] = strings.Fields(rest)
+			}
+			current = ""
+			continue
+		}
+		if _, _, ok := readOnlyMappingOf(line, exe); ok {
+			current = strings.Fields(line)[0]
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
 
 func rssFileKB(t *testing.T) int {
 	t.Helper()
@@ -55,6 +97,18 @@ func TestReleaseExecutablePages(t *testing.T) {
 	after := rssFileKB(t)
 	if after >= before {
 		t.Fatalf("RssFile %d kB before, %d kB after", before, after)
+	}
+	// no large folio of the page cache is mapped whole (2 MB at a fault)
+	// into these mappings again: each carries "nh" (MADV_NOHUGEPAGE) and
+	// "rr" (MADV_RANDOM)
+	flags := executableMappingFlags(t)
+	if len(flags) == 0 {
+		t.Fatal("no read-only mapping of the executable in /proc/self/smaps")
+	}
+	for rng, f := range flags {
+		if !slices.Contains(f, "nh") || !slices.Contains(f, "rr") {
+			t.Errorf("mapping %s has VmFlags %v, want nh and rr among them", rng, f)
+		}
 	}
 	// code and data still work: strings, maps, a formatted number
 	m := map[string]int{}
