@@ -2,12 +2,11 @@ package imports
 
 import (
 	"crypto/rand"
-	"encoding/json/jsontext"
 	"fmt"
 	mrand "math/rand/v2"
-	"strconv"
 	"strings"
 
+	"github.com/pi-crm/pi-crm/internal/jsonrows"
 	"github.com/pocketbase/dbx"
 )
 
@@ -216,7 +215,7 @@ func (m *multiInsert) close() {
 }
 
 // jsonInsert writes all the rows it is given in one statement, from a JSON
-// array of rows bound as one parameter:
+// array of rows bound as one parameter (internal/jsonrows):
 //
 //	INSERT OR FAIL INTO t (a, b) SELECT value->>0, value->>1 FROM jsonb_each({:rows})
 //
@@ -228,63 +227,31 @@ func (m *multiInsert) close() {
 // (and under modernc each copy is a malloc in 1 KB chunks whose slabs are
 // mmapped and unmapped again per statement): at 10 contacts a statement they
 // were a quarter of an import's CPU. One statement per batch copies each page
-// once. Multi-row VALUES cannot go that far: the driver binds parameter i by
-// scanning the arguments from the start (O(params²)). Encoding rows as JSON
-// and reading them back cost a few percent. jsonb_each, not json_each: it
-// parses the text once and hands each row over as a JSONB blob, which ->>
-// reads in place; json_each hands each row over as JSON text, which every
-// ->> parsed again (10 parses of each contact row: 1 CPU-s of a 100k-row
-// import, docs/BENCHMARKS.md 2026-12-02).
+// once. Encoding rows as JSON and reading them back cost a few percent
+// (jsonb_each rather than json_each: 1 CPU-s of a 100k-row import,
+// docs/BENCHMARKS.md 2026-12-02).
 type jsonInsert struct {
 	db   dbx.Builder
 	sql  string
-	cols int
-	buf  []byte
-	n    int
+	rows *jsonrows.Batch
 }
 
 func newJSONInsert(db dbx.Builder, table string, cols []string) *jsonInsert {
-	var b strings.Builder
-	b.WriteString("INSERT OR FAIL INTO " + table + " (" + strings.Join(cols, ", ") + ") SELECT ")
-	for i := range cols {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("value->>" + strconv.Itoa(i))
-	}
 	// jsonb_each yields the array in order: ids made in order stay clustered
-	b.WriteString(" FROM jsonb_each({:rows})")
-	return &jsonInsert{db: db, sql: b.String(), cols: len(cols), buf: []byte{'['}}
+	q := "INSERT OR FAIL INTO " + table + " (" + strings.Join(cols, ", ") + ") SELECT " +
+		jsonrows.Columns("value", len(cols)) + " FROM jsonb_each({:rows})"
+	return &jsonInsert{db: db, sql: q, rows: jsonrows.New(len(cols))}
 }
 
-// add buffers one row of strings.
-func (j *jsonInsert) add(vals ...string) error {
-	if len(vals) != j.cols {
-		return fmt.Errorf("jsonInsert: %d values for %d columns", len(vals), j.cols)
-	}
-	if j.n > 0 {
-		j.buf = append(j.buf, ',')
-	}
-	j.buf = append(j.buf, '[')
-	for i, v := range vals {
-		if i > 0 {
-			j.buf = append(j.buf, ',')
-		}
-		// invalid UTF-8 becomes U+FFFD (the error only says so), as in
-		// encoding/json; csvio hands over valid UTF-8 already
-		j.buf, _ = jsontext.AppendQuote(j.buf, v)
-	}
-	j.buf = append(j.buf, ']')
-	j.n++
-	return nil
-}
+// add buffers one row of strings (invalid UTF-8 becomes U+FFFD; csvio
+// hands over valid UTF-8 already).
+func (j *jsonInsert) add(vals ...string) error { return j.rows.AddStrings(vals...) }
 
 // flush writes the buffered rows in one statement.
 func (j *jsonInsert) flush() error {
-	if j.n == 0 {
+	if j.rows.Len() == 0 {
 		return nil
 	}
-	_, err := j.db.NewQuery(j.sql).Bind(dbx.Params{"rows": string(append(j.buf, ']'))}).Execute()
-	j.buf, j.n = append(j.buf[:0], '['), 0
+	_, err := j.db.NewQuery(j.sql).Bind(dbx.Params{"rows": j.rows.Take()}).Execute()
 	return err
 }

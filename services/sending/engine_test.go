@@ -3,6 +3,7 @@ package sending_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -464,5 +465,42 @@ func TestTamperedSnapshotPauses(t *testing.T) {
 	}
 	if n := w.count("SELECT count(*) FROM outbox_messages"); n != 0 {
 		t.Fatalf("sent %d", n)
+	}
+}
+
+// A delivery marked "unsubscribed" (its recipient used the message's link)
+// keeps that reason when it is recorded again (queued again, as a resend
+// does, and skipped as suppressed), where a skip otherwise writes its own.
+func TestUnsubscribedReasonSurvivesARecord(t *testing.T) {
+	w := newWorld(t)
+	w.contacts(3, nil)
+	camp := w.campaign("outbox")
+	e := w.engine(sending.OutboxOnly, nil)
+	w.drain(e, camp.Id, 10)
+	for _, email := range []string{"c1@example.com"} {
+		if _, err := w.env.App.DB().NewQuery(`UPDATE campaign_deliveries SET reason = 'unsubscribed', status = 'queued', next_attempt_at = ''
+			WHERE contact = (SELECT id FROM contacts WHERE primary_email = {:e})`).Bind(dbx.Params{"e": email}).Execute(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.suppress("c1@example.com")
+	w.setStatus(camp.Id, "sending")
+	w.drain(e, camp.Id, 10)
+	reasons := map[string]string{}
+	var rows []struct {
+		Email  string `db:"email"`
+		Status string `db:"status"`
+		Reason string `db:"reason"`
+	}
+	if err := w.env.App.DB().NewQuery(`SELECT c.primary_email AS email, d.status, d.reason FROM campaign_deliveries d
+		JOIN contacts c ON c.id = d.contact WHERE d.campaign = {:c}`).Bind(dbx.Params{"c": camp.Id}).All(&rows); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		reasons[r.Email] = r.Status + "/" + r.Reason
+	}
+	want := map[string]string{"c0@example.com": "sent/", "c1@example.com": "skipped/unsubscribed", "c2@example.com": "sent/"}
+	if !maps.Equal(reasons, want) {
+		t.Fatalf("ledger %v, want %v", reasons, want)
 	}
 }

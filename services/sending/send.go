@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pi-crm/pi-crm/internal/jsonrows"
 	"github.com/pi-crm/pi-crm/services/senders"
 	"github.com/pi-crm/pi-crm/services/templates"
 	"github.com/pi-crm/pi-crm/services/textclean"
@@ -419,44 +420,52 @@ func (e *Engine) sendTxBatch(c *campaign, p *prepared, n int, now time.Time, ahe
 // count.
 func (e *Engine) record(tx core.App, c *campaign, p *prepared, outcomes []outcome, inc int, now time.Time) error {
 	at := dbTime(now)
-	q := tx.DB().NewQuery(`UPDATE campaign_deliveries SET status = {:s}, attempts = attempts + {:inc}, provider_message_id = {:pid},
-		sent_at = {:sent}, error = {:err}, reason = CASE WHEN reason = 'unsubscribed' THEN reason ELSE {:reason} END,
-		next_attempt_at = {:next}, updated = {:now} WHERE id = {:id}`).Prepare()
-	defer q.Close()
+	// the rows' new states, one statement (internal/jsonrows): id, status,
+	// attempts added, provider id, sent at, error, reason, next attempt
+	states := jsonrows.New(8)
 	// messages sent, what they count in the day (Twilio: segments), and for a
 	// remote pass what that changes in the count its claim reserved
 	sent, units, adjust := 0, 0, 0
 	for _, o := range outcomes {
-		prm := dbx.Params{"s": "sent", "inc": inc, "pid": "", "sent": "", "err": "", "reason": "", "next": "", "now": at, "id": o.row.ID}
+		status, add, pid, sentAt, errMsg, reason, next := "sent", inc, "", "", "", "", ""
 		attempts := o.row.Attempts + inc
 		switch {
 		case o.skip != "":
-			prm["s"], prm["reason"], prm["inc"] = "skipped", o.skip, 0
+			status, reason, add = "skipped", o.skip, 0
 		case o.err == nil:
-			prm["pid"], prm["sent"] = o.result.ProviderMessageID, at
+			pid, sentAt = o.result.ProviderMessageID, at
 			sent++
 			units += o.result.DailyUnits()
 			adjust += o.result.DailyUnits() - reserved(o.row)
 		case senders.IsUnknown(o.err):
 			// the provider may have it: settled by a person (retry
 			// "unknown") or a look-up at the provider, never re-sent here
-			prm["s"], prm["err"] = "unknown", "outcome unknown, not re-sent: "+errText(o.err)
+			status, errMsg = "unknown", "outcome unknown, not re-sent: "+errText(o.err)
 		default:
 			permanent, retryAfter := senders.Classify(o.err)
 			if errors.Is(o.err, context.DeadlineExceeded) {
 				permanent = false
 			}
-			prm["err"] = errText(o.err)
+			errMsg = errText(o.err)
 			if permanent || attempts >= e.opt.MaxAttempts {
-				prm["s"] = "failed"
+				status = "failed"
 				if !permanent {
-					prm["err"] = fmt.Sprintf("gave up after %d attempts: %s", attempts, errText(o.err))
+					errMsg = fmt.Sprintf("gave up after %d attempts: %s", attempts, errText(o.err))
 				}
 			} else {
-				prm["s"], prm["next"] = "queued", dbTime(now.Add(e.backoff(attempts, retryAfter)))
+				status, next = "queued", dbTime(now.Add(e.backoff(attempts, retryAfter)))
 			}
 		}
-		if _, err := q.Bind(prm).Execute(); err != nil {
+		if err := states.Add(o.row.ID, status, add, pid, sentAt, errMsg, reason, next); err != nil {
+			return err
+		}
+	}
+	if states.Len() > 0 {
+		if _, err := tx.DB().NewQuery(`UPDATE OR FAIL campaign_deliveries SET status = v.value->>1, attempts = attempts + (v.value->>2),
+			provider_message_id = v.value->>3, sent_at = v.value->>4, error = v.value->>5,
+			reason = CASE WHEN reason = 'unsubscribed' THEN reason ELSE v.value->>6 END, next_attempt_at = v.value->>7, updated = {:now}
+			FROM jsonb_each({:rows}) AS v WHERE campaign_deliveries.id = v.value->>0`).
+			Bind(dbx.Params{"now": at, "rows": states.Take()}).Execute(); err != nil {
 			return err
 		}
 	}
@@ -481,27 +490,25 @@ func (e *Engine) record(tx core.App, c *campaign, p *prepared, outcomes []outcom
 func reserved(r row) int { return max(1, r.units) }
 
 // timeline writes one entry per sent message on its contact's timeline
-// (raw SQL, one statement per batch: what the record hooks would keep is
+// (raw SQL, one statement per batch, internal/jsonrows: what the record hooks would keep is
 // kept here — ids, timestamps, clean text, a contact of the workspace).
 func (e *Engine) timeline(tx core.App, c *campaign, outcomes []outcome, at string) error {
-	// a prepared single-row statement (see materialise: a statement of
-	// many named parameters binds in n²)
-	var q *dbx.Query
+	rows := jsonrows.New(3) // id, contact, content
 	for _, o := range outcomes {
 		if o.skip != "" || o.err != nil || o.row.Contact == "" {
 			continue
 		}
-		if q == nil {
-			q = tx.DB().NewQuery(`INSERT INTO communication_logs (id, workspace, contact, type, direction, content, timestamp, status, campaign, created, updated)
-				VALUES ({:id}, {:w}, {:k}, {:t}, 'outbound', {:x}, {:now}, 'sent', {:c}, {:now}, {:now})`).Prepare()
-			defer q.Close()
-		}
-		if _, err := q.Bind(dbx.Params{"id": e.ids.ID(), "w": c.ws, "k": o.row.Contact, "t": c.channel,
-			"x": textclean.String(timelineText(c, o)), "now": at, "c": c.id}).Execute(); err != nil {
+		if err := rows.Add(e.ids.ID(), o.row.Contact, textclean.String(timelineText(c, o))); err != nil {
 			return err
 		}
 	}
-	return nil
+	if rows.Len() == 0 {
+		return nil
+	}
+	_, err := tx.DB().NewQuery(`INSERT OR FAIL INTO communication_logs (id, workspace, contact, type, direction, content, timestamp, status, campaign, created, updated)
+		SELECT value->>0, {:w}, value->>1, {:t}, 'outbound', value->>2, {:now}, 'sent', {:c}, {:now}, {:now} FROM jsonb_each({:rows})`).
+		Bind(dbx.Params{"w": c.ws, "t": c.channel, "now": at, "c": c.id, "rows": rows.Take()}).Execute()
+	return err
 }
 
 // messageID is a delivery's Message-ID: what the message carries and what

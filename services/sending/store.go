@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pi-crm/pi-crm/internal/jsonrows"
 	"github.com/pi-crm/pi-crm/services/audit"
 	"github.com/pi-crm/pi-crm/services/campaigns"
 	"github.com/pocketbase/dbx"
@@ -71,26 +72,20 @@ func (e *Engine) materialise(ctx context.Context, c *campaign, committed func())
 			return nil
 		}
 		now := dbTime(e.opt.Clock.Now())
-		err := e.app.RunInTransaction(func(tx core.App) error {
-			// one prepared single-row statement, not one statement of
-			// 5 × 500 named parameters: the driver binds a named parameter
-			// by scanning every argument, so a large one costs n² (it was
-			// a quarter of a send's time)
-			q := tx.DB().NewQuery(`INSERT OR IGNORE INTO campaign_deliveries (id, campaign, contact, channel, address, status, reason, created, updated)
-				VALUES ({:id}, {:c}, {:k}, {:ch}, {:a}, {:s}, {:r}, {:now}, {:now})`).Prepare()
-			defer q.Close()
-			for _, r := range buf {
-				status := "queued"
-				if r.Skip != "" {
-					status = "skipped"
-				}
-				if _, err := q.Bind(dbx.Params{"id": e.ids.ID(), "c": c.id, "k": r.ContactID, "ch": c.channel,
-					"a": r.Address, "s": status, "r": r.Skip, "now": now}).Execute(); err != nil {
-					return err
-				}
+		rows := jsonrows.New(5) // id, contact, address, status, reason
+		for _, r := range buf {
+			status := "queued"
+			if r.Skip != "" {
+				status = "skipped"
 			}
-			return nil
-		})
+			if err := rows.Add(e.ids.ID(), r.ContactID, r.Address, status, r.Skip); err != nil {
+				return err
+			}
+		}
+		// one statement per batch (internal/jsonrows)
+		_, err := e.app.DB().NewQuery(`INSERT OR IGNORE INTO campaign_deliveries (id, campaign, contact, channel, address, status, reason, created, updated)
+			SELECT value->>0, {:c}, value->>1, {:ch}, value->>2, value->>3, value->>4, {:now}, {:now} FROM jsonb_each({:rows})`).
+			Bind(dbx.Params{"c": c.id, "ch": c.channel, "now": now, "rows": rows.Take()}).Execute()
 		buf = buf[:0]
 		if err == nil {
 			committed()
