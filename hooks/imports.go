@@ -54,12 +54,15 @@ func registerImportRoutes(app core.App, crm *crmRoutes, svc *imports.Service) {
 	})
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
 		// jobs a previous process left running are marked failed with their
-		// committed counts before anything else can start one
-		if n, err := svc.RecoverInterrupted(); err != nil {
+		// committed counts before anything else can start one; what they
+		// deferred is written in the background (RecoverInterrupted)
+		n, settle, err := svc.RecoverInterrupted()
+		if err != nil {
 			app.Logger().Error("imports: recovering interrupted jobs", "error", err)
 		} else if n > 0 {
 			app.Logger().Warn("imports: jobs interrupted by a restart marked failed", "count", n)
 		}
+		go settle()
 		return se.Next()
 	})
 }

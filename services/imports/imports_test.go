@@ -366,10 +366,16 @@ func TestCrashLeavesWholeBatchesAndIsMarkedFailed(t *testing.T) {
 	if err := duplicates.CheckMatchKeys(f.env.App); err == nil {
 		t.Fatal("the committed batch's match keys were written before the job ended: nothing tests their recovery")
 	}
-	// the restart: the keys the committed batch deferred are written
-	if n, err := f.svc.RecoverInterrupted(); err != nil || n != 1 {
+	// the restart: the job is marked failed at once, and the keys the
+	// committed batch deferred are written by settle
+	n, settle, err := f.svc.RecoverInterrupted()
+	if err != nil || n != 1 {
 		t.Fatalf("recovered %d %v", n, err)
 	}
+	if err := duplicates.CheckMatchKeys(f.env.App); err == nil {
+		t.Fatal("the keys were written before settle: the server's start would wait for them")
+	}
+	settle()
 	if err := duplicates.CheckMatchKeys(f.env.App); err != nil {
 		t.Fatal(err)
 	}

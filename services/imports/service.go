@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -393,11 +394,20 @@ func isBusy(err error) bool {
 // rows stay imported (each batch is one transaction: none is half-written)
 // and can be undone; the error says how to import the rest. Call it once at
 // server start, before any job runs.
-func (s *Service) RecoverInterrupted() (int, error) {
+//
+// It answers how many jobs it marked and settle, which writes what those
+// jobs never got to: the deferred match keys and the value indexes of their
+// workspaces (contacts.BulkDone). The server runs settle in the background:
+// it takes about a second per 25,000 contacts of a workspace (a minute at
+// 1M), nothing is wrong meanwhile (every duplicates read settles the keys
+// first; a search without a value index is slower, not different), and a
+// start that waited for it kept the server from answering.
+func (s *Service) RecoverInterrupted() (n int, settle func(), err error) {
 	jobs, err := s.app.FindAllRecords("import_jobs", dbx.In("status", StatusQueued, StatusRunning))
 	if err != nil {
-		return 0, err
+		return 0, func() {}, err
 	}
+	var workspaces []string
 	for _, job := range jobs {
 		var c Counts
 		_ = job.UnmarshalJSONField("counts", &c)
@@ -406,11 +416,15 @@ func (s *Service) RecoverInterrupted() (int, error) {
 		s.fail(job, fmt.Errorf("The server stopped during this import. The first %d rows were imported completely "+
 			"(%d contacts created, %d updated) and nothing after them was written; undo this job, or import the file again "+
 			"with mode skip_existing or upsert to add the rest.", c.Committed, c.Created, c.Updated))
-		if c.Committed > 0 {
-			s.bulkDone(job.GetString("workspace")) // what the job never got to
+		if ws := job.GetString("workspace"); c.Committed > 0 && !slices.Contains(workspaces, ws) {
+			workspaces = append(workspaces, ws)
 		}
 	}
-	return len(jobs), nil
+	return len(jobs), func() {
+		for _, ws := range workspaces {
+			s.bulkDone(ws)
+		}
+	}, nil
 }
 
 // Job returns the job with id and its workspace, or a 404.
