@@ -477,11 +477,9 @@ func TestUnsubscribedReasonSurvivesARecord(t *testing.T) {
 	camp := w.campaign("outbox")
 	e := w.engine(sending.OutboxOnly, nil)
 	w.drain(e, camp.Id, 10)
-	for _, email := range []string{"c1@example.com"} {
-		if _, err := w.env.App.DB().NewQuery(`UPDATE campaign_deliveries SET reason = 'unsubscribed', status = 'queued', next_attempt_at = ''
-			WHERE contact = (SELECT id FROM contacts WHERE primary_email = {:e})`).Bind(dbx.Params{"e": email}).Execute(); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := w.env.App.DB().NewQuery(`UPDATE campaign_deliveries SET reason = 'unsubscribed', status = 'queued', next_attempt_at = ''
+		WHERE contact = (SELECT id FROM contacts WHERE primary_email = 'c1@example.com')`).Execute(); err != nil {
+		t.Fatal(err)
 	}
 	w.suppress("c1@example.com")
 	w.setStatus(camp.Id, "sending")

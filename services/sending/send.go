@@ -490,8 +490,9 @@ func (e *Engine) record(tx core.App, c *campaign, p *prepared, outcomes []outcom
 func reserved(r row) int { return max(1, r.units) }
 
 // timeline writes one entry per sent message on its contact's timeline
-// (raw SQL, one statement per batch, internal/jsonrows: what the record hooks would keep is
-// kept here — ids, timestamps, clean text, a contact of the workspace).
+// (raw SQL, one statement per batch through internal/jsonrows: what the
+// record hooks would keep is kept here — ids, timestamps, clean text, a
+// contact of the workspace).
 func (e *Engine) timeline(tx core.App, c *campaign, outcomes []outcome, at string) error {
 	rows := jsonrows.New(3) // id, contact, content
 	for _, o := range outcomes {
