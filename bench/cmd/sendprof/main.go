@@ -10,7 +10,9 @@
 //	PROF=/tmp/send.prof go run ./bench/cmd/sendprof RUN_DIR/pb_data outbox|smtp
 //	go tool pprof -top -cum /tmp/send.prof
 //
-// MEMPROF=/tmp/send.mem writes the allocation profile too.
+// MEMPROF=/tmp/send.mem writes the allocation profile too; TRACE=/tmp/send.trace
+// an execution trace of seconds 5 to 10 of the send (go tool trace -pprof=sched
+// /tmp/send.trace: where goroutines waited for a CPU; sync: for each other).
 //
 // It changes the data directory it is given.
 package main
@@ -24,6 +26,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"time"
 
 	"github.com/pi-crm/pi-crm/hooks"
@@ -100,6 +103,15 @@ func run(dir, provider string) error {
 				_ = pprof.Lookup("heap").WriteTo(f, 0)
 				_ = f.Close()
 			}
+		})
+	}
+	if path := os.Getenv("TRACE"); path != "" { // an execution trace of seconds 5–10 (go tool trace -pprof=sched|sync|net|syscall)
+		time.AfterFunc(5*time.Second, func() {
+			f, err := os.Create(path)
+			if err != nil || trace.Start(f) != nil {
+				return
+			}
+			time.AfterFunc(5*time.Second, func() { trace.Stop(); _ = f.Close() })
 		})
 	}
 	eng.Kick(c.Id)
