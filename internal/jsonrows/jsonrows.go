@@ -5,8 +5,8 @@
 //	INSERT OR FAIL INTO t (a, b) SELECT value->>0, value->>1 FROM jsonb_each({:rows})
 //	UPDATE OR FAIL t SET b = v.value->>1 FROM jsonb_each({:rows}) AS v WHERE t.id = v.value->>0
 //
-// Why: the bulk writers (an import's batch, a campaign's ledger, outbox and
-// timeline rows) otherwise run a prepared one-row statement per row, and
+// Why: the bulk writers (an import's batch; a campaign's ledger and its
+// timeline entries) otherwise run a prepared one-row statement per row, and
 // under modernc.org/sqlite each execution costs a parameter map, the
 // database/sql round (locks, argument conversion) and a C copy of every
 // bound value: sending 100,000 messages to the SMTP sink, a third of the

@@ -38,14 +38,10 @@ func TestRowsRoundTripThroughJSONBEach(t *testing.T) {
 		n  int64
 		s  string
 	}{{"a", 1, `say "hi", \ ok`}, {"b", -7, "Zoë 日本"}, {"c", 1 << 40, "bad \xff byte"}}
-	for i, w := range want {
-		if i == 2 {
-			if err := b.Add(w.id, w.n, w.s); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err := b.Add(w.id, int(w.n), w.s); err != nil {
+	// an int, an int and an int64
+	for _, err := range []error{b.Add(want[0].id, int(want[0].n), want[0].s), b.Add(want[1].id, int(want[1].n), want[1].s),
+		b.Add(want[2].id, want[2].n, want[2].s)} {
+		if err != nil {
 			t.Fatal(err)
 		}
 	}

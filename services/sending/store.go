@@ -67,12 +67,12 @@ func dbTime(t time.Time) string {
 // being written, see materialising). committed is called after each batch.
 func (e *Engine) materialise(ctx context.Context, c *campaign, committed func()) error {
 	buf := make([]campaigns.Recipient, 0, e.opt.MaterializeBatch)
+	rows := jsonrows.New(5) // id, contact, address, status, reason; its buffer serves every batch
 	write := func() error {
 		if len(buf) == 0 {
 			return nil
 		}
 		now := dbTime(e.opt.Clock.Now())
-		rows := jsonrows.New(5) // id, contact, address, status, reason
 		for _, r := range buf {
 			status := "queued"
 			if r.Skip != "" {

@@ -108,7 +108,11 @@ func run(dir, provider string) error {
 	if path := os.Getenv("TRACE"); path != "" { // an execution trace of seconds 5–10 (go tool trace -pprof=sched|sync|net|syscall)
 		time.AfterFunc(5*time.Second, func() {
 			f, err := os.Create(path)
-			if err != nil || trace.Start(f) != nil {
+			if err != nil {
+				return
+			}
+			if trace.Start(f) != nil {
+				_ = f.Close()
 				return
 			}
 			time.AfterFunc(5*time.Second, func() { trace.Stop(); _ = f.Close() })
