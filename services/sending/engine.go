@@ -487,7 +487,7 @@ func (e *Engine) Pass(ctx context.Context, id string) (PassResult, error) {
 // finishes it.
 func (e *Engine) txLoop(ctx context.Context, c *campaign, p *prepared) (res PassResult, done bool, err error) {
 	lastFlush := e.opt.Clock.Now()
-	ahead := e.startPrefetch(ctx, c, p)
+	ahead := e.startPrefetch(ctx, c, p, e.app.DB()) // the read pool: sendTxBatch waits for it in its transaction
 	defer ahead.stop()
 	for ctx.Err() == nil {
 		now := e.opt.Clock.Now()

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/pi-crm/pi-crm/services/senders"
+	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 )
 
@@ -34,8 +35,18 @@ type prerendered struct {
 }
 
 // startPrefetch starts the prefetcher of a pass (nil when there is nothing
-// to gain: a batch of one).
-func (e *Engine) startPrefetch(ctx context.Context, c *campaign, p *prepared) *prefetched {
+// to gain: a batch of one), reading through reads.
+//
+// Which connection reads matters: in WAL mode a reader's page cache is
+// emptied whenever another connection has committed since its last read,
+// and during a send the engine commits every few milliseconds, so each read
+// from the read pool starts cold (its pages allocated, read and freed
+// again), while the writer's own connection keeps its cache across its own
+// commits. The remote loop therefore reads through the writer
+// (NonconcurrentDB): it never waits for the prefetcher while it holds a
+// transaction. The outbox's loop does (it takes the prefetched batch inside
+// its write transaction), so it must read from the read pool.
+func (e *Engine) startPrefetch(ctx context.Context, c *campaign, p *prepared, reads dbx.Builder) *prefetched {
 	if e.opt.TxBatchSize <= 1 {
 		return nil
 	}
@@ -45,7 +56,7 @@ func (e *Engine) startPrefetch(ctx context.Context, c *campaign, p *prepared) *p
 		defer close(f.batches)
 		var after int64
 		for ctx.Err() == nil {
-			rows, err := claimableAfter(e.app, c, e.opt.Clock.Now(), e.opt.TxBatchSize, after)
+			rows, err := claimableAfter(reads, c, e.opt.Clock.Now(), e.opt.TxBatchSize, after)
 			if err != nil || len(rows) == 0 {
 				return // the writer renders what is left itself
 			}

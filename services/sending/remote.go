@@ -76,7 +76,7 @@ func (e *Engine) remoteChunk(p *prepared) int {
 func (e *Engine) remoteLoop(ctx context.Context, c *campaign, p *prepared) (res PassResult, done bool, err error) {
 	chunk := e.remoteChunk(p)
 	pl := e.startPipeline(ctx, c, p, max(1, p.limits.Concurrency), 2*chunk)
-	ahead := e.startPrefetch(ctx, c, p) // renders ahead on the read pool (see prefetch.go)
+	ahead := e.startPrefetch(ctx, c, p, e.app.NonconcurrentDB()) // renders ahead, reading through the writer (see startPrefetch)
 	defer ahead.stop()
 
 	var (

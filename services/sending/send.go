@@ -138,13 +138,13 @@ type outcome struct {
 // joined to its contact and its suppression: one statement per batch, read
 // without reflection (a batch's look-ups were a tenth of a send).
 func claimable(db core.App, c *campaign, now time.Time, n int) ([]row, error) {
-	return claimableAfter(db, c, now, n, 0)
+	return claimableAfter(db.DB(), c, now, n, 0)
 }
 
 // claimableAfter is claimable from the ledger row after rowid after on (the
 // prefetcher reads ahead of what the writer has claimed).
-func claimableAfter(db core.App, c *campaign, now time.Time, n int, after int64) ([]row, error) {
-	q := db.DB().NewQuery(`SELECT ` + rowColumns + `
+func claimableAfter(db dbx.Builder, c *campaign, now time.Time, n int, after int64) ([]row, error) {
+	q := db.NewQuery(`SELECT ` + rowColumns + `
 		WHERE d.campaign = {:c} AND d.status = 'queued' AND d.next_attempt_at <= {:now} AND d.rowid > {:after}
 		ORDER BY d.next_attempt_at, d.rowid LIMIT {:n}`).
 		Bind(dbx.Params{"c": c.id, "w": c.ws, "ch": c.channel, "now": dbTime(now), "n": n, "after": after})

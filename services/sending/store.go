@@ -48,9 +48,13 @@ func loadCampaign(app core.App, id string) (*campaign, error) {
 	return c, nil
 }
 
+// campaignStatus reads the campaign's status between two batches, through
+// the writer's connection: a read-pool connection would start with its page
+// cache emptied by the send's last commit (see startPrefetch). Never called
+// while the caller holds a transaction of app's.
 func campaignStatus(app core.App, id string) (string, error) {
 	var s string
-	err := app.DB().NewQuery("SELECT status FROM campaigns WHERE id = {:id}").Bind(dbx.Params{"id": id}).Row(&s)
+	err := app.NonconcurrentDB().NewQuery("SELECT status FROM campaigns WHERE id = {:id}").Bind(dbx.Params{"id": id}).Row(&s)
 	return s, err
 }
 
