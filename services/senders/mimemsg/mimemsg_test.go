@@ -1,10 +1,12 @@
 package mimemsg
 
 import (
+	"bytes"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/mail"
+	"net/textproto"
 	"strings"
 	"testing"
 	"time"
@@ -95,5 +97,49 @@ func TestNewMessageID(t *testing.T) {
 	}
 	if !strings.HasSuffix(NewMessageID("nodomain"), "@pi-crm.invalid") {
 		t.Error("no domain")
+	}
+}
+
+// The parts are written as mime/multipart's Writer writes them.
+func TestAlternativeAsMultipartWrites(t *testing.T) {
+	text, html := "Hallo Anna, = und ü\nzweite Zeile", `<p style="x">Hallo <b>Anna</b></p>`
+	var want bytes.Buffer
+	mw := multipart.NewWriter(&want)
+	boundary := newBoundary()
+	if err := mw.SetBoundary(boundary); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range [][2]string{{"text/plain; charset=utf-8", text}, {"text/html; charset=utf-8", html}} {
+		w, err := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {p[0]}, "Content-Transfer-Encoding": {"quoted-printable"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = w.Write(appendQP(nil, p[1]))
+	}
+	_ = mw.Close()
+	var got bytes.Buffer
+	writeAlternative(&got, boundary, text, html)
+	if got.String() != want.String() {
+		t.Errorf("got\n%q\nwant\n%q", got.String(), want.String())
+	}
+	if a, b := newBoundary(), newBoundary(); a == b || len(a) != 60 {
+		t.Errorf("boundaries %q %q", a, b)
+	}
+}
+
+// A campaign's message as the SMTP sender builds it, into a reused buffer.
+func BenchmarkBuild(b *testing.B) {
+	html := strings.Repeat(`<p style="margin:0">Hallo Anna, = hier ist unser Angebot für Dezember.</p>`, 40)
+	m := senders.Message{Subject: "Angebote für Dezember", HTML: html, Text: strings.Repeat("Hallo Anna, hier ist unser Angebot.\n", 40),
+		Headers: map[string]string{"List-Unsubscribe": "<https://crm.example/u/t>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}}
+	from, _ := mail.ParseAddress("Shop <news@shop.example>")
+	to, _ := mail.ParseAddress("anna@example.org")
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	var buf bytes.Buffer
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := BuildInto(&buf, m, from, to, nil, "abc@shop.example", now); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
