@@ -44,7 +44,8 @@ func TestTokens(t *testing.T) {
 	} else if got, err := l.Parse(tok2); err != nil || got != sms {
 		t.Fatalf("%+v %v", got, err)
 	}
-	for _, bad := range []unsubscribe.Claims{{Workspace: "ws", Contact: "c", Channel: "fax"}, {Workspace: "a.b", Contact: "c", Channel: "email"}, {Contact: "c", Channel: "email"}} {
+	for _, bad := range []unsubscribe.Claims{{Workspace: "ws", Contact: "c", Channel: "fax"}, {Workspace: "a.b", Contact: "c", Channel: "email"}, {Contact: "c", Channel: "email"},
+		{Workspace: "WS", Contact: "c", Channel: "email"}, {Workspace: "w", Contact: strings.Repeat("c", 33), Channel: "email"}, {Workspace: "w", Contact: "c", Campaign: "x-y", Channel: "email"}} {
 		if _, err := l.Token(bad); err == nil {
 			t.Errorf("%+v signed", bad)
 		}
