@@ -495,9 +495,12 @@ func (e *Engine) txLoop(ctx context.Context, c *campaign, p *prepared) (res Pass
 		if done || err != nil {
 			return res, true, err
 		}
-		outcomes, err := e.sendTxBatch(c, p, n, now, ahead)
-		if err != nil {
+		outcomes, stopped, err := e.sendTxBatch(c, p, n, now, ahead)
+		if err != nil || stopped {
 			p.state.bucket.give(n)
+			if stopped {
+				return PassResult{Done: true}, true, e.flushCounters(c.id)
+			}
 			return PassResult{}, true, err
 		}
 		p.state.bucket.give(n - len(outcomes))
@@ -518,17 +521,10 @@ func (e *Engine) txLoop(ctx context.Context, c *campaign, p *prepared) (res Pass
 }
 
 // allowance is how many rows the campaign may claim now, at most want:
-// none when it is no longer "sending" (paused, cancelled: seen between two
-// batches), when the provider's daily limit is reached (the campaign pauses)
-// or when the rate says wait; done then says the pass ends with res.
+// none when the provider's daily limit is reached (the campaign pauses) or
+// when the rate says wait; done then says the pass ends with res. Whether
+// the campaign is still "sending" is read by the claim itself (notSending).
 func (e *Engine) allowance(c *campaign, p *prepared, want int, now time.Time) (n int, res PassResult, done bool, err error) {
-	status, err := campaignStatus(e.app, c.id)
-	if err != nil {
-		return 0, PassResult{}, true, err
-	}
-	if status != statusSending {
-		return 0, PassResult{Done: true}, true, e.flushCounters(c.id)
-	}
 	if p.limits.DailyLimit > 0 {
 		used, err := dailyCount(e.app, c.ws, p.provider, now)
 		if err != nil {

@@ -126,13 +126,17 @@ func (e *Engine) remoteLoop(ctx context.Context, c *campaign, p *prepared) (res 
 			}
 			// what came back is recorded in the claim's transaction: one
 			// commit for both
-			rows, err := e.claimRemote(c, p, n, now, ready)
+			rows, stopped, err := e.claimRemote(c, p, n, now, ready)
 			if err == nil {
 				ready, lastRecord = ready[:0], now
 			}
-			if err != nil {
+			if err != nil || stopped {
 				p.state.bucket.give(n)
-				stop(PassResult{}, true, err)
+				if stopped { // paused or cancelled: what is in flight still ends, then the counters
+					stop(PassResult{Done: true}, true, nil)
+				} else {
+					stop(PassResult{}, true, err)
+				}
 				break
 			}
 			p.state.bucket.give(n - len(rows))
@@ -275,12 +279,14 @@ func (e *Engine) sendOne(ctx context.Context, p *prepared, m senders.Message) (r
 // has rendered most rows already, and the others are read after the commit
 // (fillContacts). A SELECT and then an UPDATE of the rows it found did the
 // same in two passes over the ledger's index, on the one writer.
-func (e *Engine) claimRemote(c *campaign, p *prepared, n int, now time.Time, ready []outcome) ([]row, error) {
-	var rows []row
+func (e *Engine) claimRemote(c *campaign, p *prepared, n int, now time.Time, ready []outcome) (rows []row, stopped bool, err error) {
 	top := p.topUp.Swap(0)
 	per := p.perMessage()
-	err := e.app.RunInTransaction(func(tx core.App) error {
+	err = e.app.RunInTransaction(func(tx core.App) error {
 		if err := e.recordRemote(tx, c, p, ready, int(top), now); err != nil {
+			return err
+		}
+		if stopped, err = notSending(tx, c.id); err != nil || stopped {
 			return err
 		}
 		n, err := e.dailyLeft(tx, c, p, now, n)
@@ -295,12 +301,12 @@ func (e *Engine) claimRemote(c *campaign, p *prepared, n int, now time.Time, rea
 	})
 	if err != nil {
 		p.topUp.Add(top)
-		return nil, err
+		return nil, false, err
 	}
 	for i := range rows {
 		rows[i].units = per
 	}
-	return rows, nil
+	return rows, stopped, nil
 }
 
 // claimRows marks up to n due rows "sending" (the attempt counted) and

@@ -374,11 +374,14 @@ func (e *Engine) prepareAll(c *campaign, p *prepared, rows []row) ([]outcome, []
 
 // sendTxBatch claims, sends and records up to n due rows in one
 // transaction: the outbox rows, the ledger rows, the timeline entries and
-// the day's count commit together or not at all.
-func (e *Engine) sendTxBatch(c *campaign, p *prepared, n int, now time.Time, ahead *prefetched) ([]outcome, error) {
-	var outcomes []outcome
-	err := e.app.RunInTransaction(func(tx core.App) error {
+// the day's count commit together or not at all. stopped: the campaign is
+// no longer "sending" (paused, cancelled), nothing was claimed.
+func (e *Engine) sendTxBatch(c *campaign, p *prepared, n int, now time.Time, ahead *prefetched) (outcomes []outcome, stopped bool, err error) {
+	err = e.app.RunInTransaction(func(tx core.App) error {
 		outcomes = outcomes[:0]
+		if stopped, err = notSending(tx, c.id); err != nil || stopped {
+			return err
+		}
 		n, err := e.dailyLeft(tx, c, p, now, n)
 		if err != nil || n == 0 {
 			return err
@@ -412,7 +415,7 @@ func (e *Engine) sendTxBatch(c *campaign, p *prepared, n int, now time.Time, ahe
 		}
 		return e.record(tx, c, p, outcomes, 1, now)
 	})
-	return outcomes, err
+	return outcomes, stopped, err
 }
 
 // record writes the outcomes of a batch: the ledger rows (attempts raised

@@ -48,14 +48,16 @@ func loadCampaign(app core.App, id string) (*campaign, error) {
 	return c, nil
 }
 
-// campaignStatus reads the campaign's status between two batches, through
-// the writer's connection: a read-pool connection would start with its page
-// cache emptied by the send's last commit (see startPrefetch). Never called
-// while the caller holds a transaction of app's.
-func campaignStatus(app core.App, id string) (string, error) {
+// notSending says whether the campaign is no longer "sending" (paused,
+// cancelled, finished), read in the transaction that would claim its next
+// rows: a pause or cancel committed before it is seen, and the read uses the
+// writer's connection, whose page cache the send's commits leave warm (a
+// read-pool connection would start with its cache emptied, see
+// startPrefetch).
+func notSending(tx core.App, id string) (bool, error) {
 	var s string
-	err := app.NonconcurrentDB().NewQuery("SELECT status FROM campaigns WHERE id = {:id}").Bind(dbx.Params{"id": id}).Row(&s)
-	return s, err
+	err := tx.DB().NewQuery("SELECT status FROM campaigns WHERE id = {:id}").Bind(dbx.Params{"id": id}).Row(&s)
+	return s != statusSending, err
 }
 
 func dbTime(t time.Time) string {
