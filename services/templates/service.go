@@ -6,6 +6,7 @@ import (
 	"encoding/json/jsontext"
 	"errors"
 	"strings"
+	"sync"
 
 	"github.com/pi-crm/pi-crm/services/apperr"
 	"github.com/pi-crm/pi-crm/services/customfields"
@@ -84,6 +85,19 @@ func (c ContactColumns) base() Values {
 	return Values{"first_name": c.FirstName, "last_name": c.LastName, "email": c.Email, "phone": c.Phone, "company": c.Company}
 }
 
+// customDecoders are ValuesFor's decoders, reused: a campaign decodes a
+// contact's custom fields for every message.
+var customDecoders = sync.Pool{New: func() any {
+	cd := new(customDecoder)
+	cd.dec = jsontext.NewDecoder(&cd.r)
+	return cd
+}}
+
+type customDecoder struct {
+	r   strings.Reader
+	dec *jsontext.Decoder
+}
+
 // ValuesFor are the columns' values as t renders them: Values, with only
 // the custom fields t names decoded from the read copy (a campaign's
 // template names a few of a contact's fields, and decoding all of them for
@@ -95,7 +109,13 @@ func (c ContactColumns) ValuesFor(t *Compiled) Values {
 	if c.Custom == "" || len(t.custom) == 0 {
 		return v
 	}
-	dec := jsontext.NewDecoder(strings.NewReader(c.Custom))
+	cd := customDecoders.Get().(*customDecoder)
+	defer customDecoders.Put(cd)
+	cd.r.Reset(c.Custom)
+	// as json.Unmarshal reads it in Values: a repeated name's last value
+	// counts, invalid UTF-8 is read as U+FFFD
+	cd.dec.Reset(&cd.r, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	dec := cd.dec
 	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
 		return v
 	}

@@ -19,6 +19,7 @@ func TestValuesForRendersAsValues(t *testing.T) {
 		`{"unused":{"deep":[1,{"tier":"no"}]},"tier":"silver","x":null,"vip":"true","tags":["a\"b","c"],"score":1e3}`,
 		`{"t\u0069er":"esc\u00e9ped","note":"<b>\n</b>","other":[true,false,null,-0.5]}`,
 		`{"vip":false,"score":"12","tags":"one","renewal":"2027-01-02","mobile":12}`,
+		`{"tier":"gold","vip":true,"tier":"silver"}`, "{\"tier\":\"g\xffld\",\"t\xfer\":\"x\"}",
 	}
 	for i, src := range fastCorpus {
 		c, err := Compile(src, testFields)
