@@ -3,7 +3,8 @@
 // campaign is sent, and checks the ledger: every recipient has exactly one
 // final row and exactly one outbox message. CRASH_TRIALS sets the number of
 // trials (default 2, `make crash-test` runs 20); PICRM_BIN the binary (default
-// bin/pi-crm, built by `make build`).
+// bin/pi-crm, built by `make build`). TestServeAfterAnInterruptedImport
+// (import_test.go) kills a real `pi-crm import` and starts `serve` after it.
 package crashtest
 
 import (
@@ -46,12 +47,7 @@ func openApp(t *testing.T, dir string, migrate bool) core.App {
 func seed(t *testing.T, dir string) string {
 	app := openApp(t, dir, true)
 	defer app.ClearBootstrap()
-	users, _ := app.FindCollectionByNameOrId("users")
-	u := core.NewRecord(users)
-	u.SetEmail("owner@example.com")
-	u.SetPassword("password-123")
-	must(t, app.Save(u))
-	ws := newRec(t, app, "workspaces", map[string]any{"name": "W", "owner": u.Id})
+	ws := seedWorkspace(t, app)
 	must(t, app.RunInTransaction(func(tx core.App) error {
 		for i := range recipients {
 			newRec(t, tx, "contacts", map[string]any{"workspace": ws.Id, "first_name": fmt.Sprint("C", i), "primary_email": fmt.Sprintf("c%d@example.com", i)})
@@ -165,6 +161,16 @@ func TestCrashTrials(t *testing.T) {
 		check(t, dir, id, trial, kills)
 	}
 	t.Logf("%d trials, %d kills (%d in the middle of the send), 0 duplicates, 0 lost", trials, totalKills, totalMid)
+}
+
+// seedWorkspace writes an owner and a workspace "W" of theirs.
+func seedWorkspace(t *testing.T, app core.App) *core.Record {
+	users, _ := app.FindCollectionByNameOrId("users")
+	u := core.NewRecord(users)
+	u.SetEmail("owner@example.com")
+	u.SetPassword("password-123")
+	must(t, app.Save(u))
+	return newRec(t, app, "workspaces", map[string]any{"name": "W", "owner": u.Id})
 }
 
 func sentSoFar(dir, id string) int {
