@@ -26,6 +26,7 @@ package jsonrows
 import (
 	"encoding/json/jsontext"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -41,6 +42,10 @@ type Batch struct {
 func New(cols int) *Batch {
 	return &Batch{cols: cols, buf: []byte{'['}}
 }
+
+// Grow makes room for n more bytes, so that a batch whose size is known
+// ahead is encoded without growing its buffer row by row.
+func (b *Batch) Grow(n int) { b.buf = slices.Grow(b.buf, n) }
 
 // Add buffers one row. A value is a string (invalid UTF-8 becomes U+FFFD,
 // as in encoding/json), an int or an int64; ->> reads them back as TEXT and

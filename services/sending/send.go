@@ -426,6 +426,7 @@ func (e *Engine) record(tx core.App, c *campaign, p *prepared, outcomes []outcom
 	// the rows' new states, one statement (internal/jsonrows): id, status,
 	// attempts added, provider id, sent at, error, reason, next attempt
 	states := jsonrows.New(8)
+	states.Grow(160 * len(outcomes)) // a row is about 130 bytes with a Message-ID
 	// messages sent, what they count in the day (Twilio: segments), and for a
 	// remote pass what that changes in the count its claim reserved
 	sent, units, adjust := 0, 0, 0
@@ -498,6 +499,7 @@ func reserved(r row) int { return max(1, r.units) }
 // contact of the workspace).
 func (e *Engine) timeline(tx core.App, c *campaign, outcomes []outcome, at string) error {
 	rows := jsonrows.New(3) // id, contact, content
+	rows.Grow(128 * len(outcomes))
 	for _, o := range outcomes {
 		if o.skip != "" || o.err != nil || o.row.Contact == "" {
 			continue
