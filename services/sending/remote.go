@@ -327,7 +327,7 @@ func claimRows(tx core.App, c *campaign, now time.Time, n int) ([]row, error) {
 		row
 		due string
 	}
-	var got []claimed
+	got := make([]claimed, 0, n)
 	for rs.Next() {
 		var r claimed
 		if err := rs.Scan(&r.ID, &r.Contact, &r.Address, &r.Attempts, &r.rowid, &r.due, &r.present, &r.suppressed); err != nil {
@@ -360,14 +360,21 @@ func (e *Engine) recordRemote(tx core.App, c *campaign, p *prepared, outcomes []
 		return nil
 	}
 	var unsent []string
-	var rest []outcome
+	rest := outcomes // usually all of them: copied only when some were never sent
 	given := 0
 	for _, o := range outcomes {
-		if o.unsent {
-			unsent = append(unsent, o.row.ID)
-			given += reserved(o.row)
-		} else {
-			rest = append(rest, o)
+		if !o.unsent {
+			continue
+		}
+		unsent = append(unsent, o.row.ID)
+		given += reserved(o.row)
+	}
+	if len(unsent) > 0 {
+		rest = make([]outcome, 0, len(outcomes)-len(unsent))
+		for _, o := range outcomes {
+			if !o.unsent {
+				rest = append(rest, o)
+			}
 		}
 	}
 	if len(unsent) > 0 {
