@@ -100,7 +100,9 @@ func campaignStatus(dir, id string) (string, error) {
 	return s, err
 }
 
-func TestCrashTrials(t *testing.T) {
+// binary is the pi-crm binary the tests run (PICRM_BIN, else bin/pi-crm);
+// the test is skipped without one.
+func binary(t *testing.T) string {
 	bin := os.Getenv("PICRM_BIN")
 	if bin == "" {
 		bin = "../../bin/pi-crm"
@@ -109,6 +111,11 @@ func TestCrashTrials(t *testing.T) {
 	if _, err := os.Stat(bin); err != nil {
 		t.Skipf("no binary at %s (make build)", bin)
 	}
+	return bin
+}
+
+func TestCrashTrials(t *testing.T) {
+	bin := binary(t)
 	trials := 2
 	if v, err := strconv.Atoi(os.Getenv("CRASH_TRIALS")); err == nil && v > 0 {
 		trials = v

@@ -42,14 +42,7 @@ func matchKeysWritten(dir string) error {
 // answers, marks the job failed and writes the match keys the job had
 // deferred (in the background, after it began to listen: hooks/imports.go).
 func TestServeAfterAnInterruptedImport(t *testing.T) {
-	bin := os.Getenv("PICRM_BIN")
-	if bin == "" {
-		bin = "../../bin/pi-crm"
-	}
-	bin, _ = filepath.Abs(bin)
-	if _, err := os.Stat(bin); err != nil {
-		t.Skipf("no binary at %s (make build)", bin)
-	}
+	bin := binary(t)
 	dir := t.TempDir()
 	app := openApp(t, dir, true)
 	ws := seedWorkspace(t, app)
