@@ -56,8 +56,10 @@ func loadCampaign(app core.App, id string) (*campaign, error) {
 // startPrefetch).
 func notSending(tx core.App, id string) (bool, error) {
 	var s string
-	err := tx.DB().NewQuery("SELECT status FROM campaigns WHERE id = {:id}").Bind(dbx.Params{"id": id}).Row(&s)
-	return s != statusSending, err
+	if err := tx.DB().NewQuery("SELECT status FROM campaigns WHERE id = {:id}").Bind(dbx.Params{"id": id}).Row(&s); err != nil {
+		return false, err // an error, not a stop: the pass ends with it and is retried
+	}
+	return s != statusSending, nil
 }
 
 func dbTime(t time.Time) string {
