@@ -110,7 +110,10 @@ func (c ContactColumns) ValuesFor(t *Compiled) Values {
 		return v
 	}
 	cd := customDecoders.Get().(*customDecoder)
-	defer customDecoders.Put(cd)
+	defer func() {
+		cd.r.Reset("") // the pooled reader lets go of the last contact's read copy
+		customDecoders.Put(cd)
+	}()
 	cd.r.Reset(c.Custom)
 	// as json.Unmarshal reads it in Values: a repeated name's last value
 	// counts, invalid UTF-8 is read as U+FFFD
