@@ -496,12 +496,13 @@ func (e *Engine) txLoop(ctx context.Context, c *campaign, p *prepared) (res Pass
 			return res, true, err
 		}
 		outcomes, stopped, err := e.sendTxBatch(c, p, n, now, ahead)
-		if err != nil || stopped {
+		if err != nil {
 			p.state.bucket.give(n)
-			if stopped {
-				return PassResult{Done: true}, true, e.flushCounters(c.id)
-			}
 			return PassResult{}, true, err
+		}
+		if stopped {
+			p.state.bucket.give(n)
+			return PassResult{Done: true}, true, e.flushCounters(c.id)
 		}
 		p.state.bucket.give(n - len(outcomes))
 		if len(outcomes) == 0 {
