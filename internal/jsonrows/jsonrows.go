@@ -12,10 +12,13 @@
 // bound value: sending 100,000 messages to the SMTP sink, a third of the
 // timeline inserts' time was that, not the B-tree. Multi-row VALUES cannot
 // replace it: the driver binds parameter i by scanning the arguments from
-// the start (O(params²)). A multi-row statement that may abort makes SQLite
-// keep a statement journal (a copy of every page it touches), so the
-// statements use OR FAIL or OR IGNORE, and the caller, which runs them in its
-// transaction, rolls the whole batch back on an error.
+// the start (O(params²)). The statements say OR FAIL (or OR IGNORE): on an
+// error the statement stops where it is and the caller, which runs it in its
+// transaction, rolls the whole batch back. That does not spare SQLite the
+// statement journal of a multi-row statement inside a transaction (a copy of
+// each page it changes, spilled to a temporary file past 64 KiB): a send's
+// profile shows it under the ledger's UPDATE … FROM (docs/BENCHMARKS.md,
+// 2026-12-03 10:20).
 //
 // jsonb_each, not json_each: it parses the text once and hands each row over
 // as a JSONB blob, which ->> reads in place (json_each hands over text that
