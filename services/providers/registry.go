@@ -186,10 +186,36 @@ func (g lookingGuard) Send(ctx context.Context, m senders.Message) (senders.Resu
 	return g.channelGuard.Send(ctx, m)
 }
 
-// guard wraps s in the channel check, keeping its look-up.
+// chainingGuard is a channelGuard over a senders.ChainSender, still one.
+type chainingGuard struct {
+	channelGuard
+	chain senders.ChainSender
+}
+
+// SendChain is the inner sender's when every message is of its channel;
+// else each goes alone through the guard, which refuses the others.
+func (g chainingGuard) SendChain(ctx context.Context, ms []senders.Message, done func(int, senders.Result, error) bool) {
+	for _, m := range ms {
+		if m.Channel != "" && m.Channel != g.Channel() {
+			for i, m := range ms {
+				r, err := g.Send(ctx, m)
+				if !done(i, r, err) {
+					return
+				}
+			}
+			return
+		}
+	}
+	g.chain.SendChain(ctx, ms, done)
+}
+
+// guard wraps s in the channel check, keeping its look-up or its chains.
 func guard(s senders.Sender) senders.Sender {
 	if l, ok := s.(senders.Looker); ok {
 		return lookingGuard{channelGuard{s}, l}
+	}
+	if c, ok := s.(senders.ChainSender); ok {
+		return chainingGuard{channelGuard{s}, c}
 	}
 	return channelGuard{s}
 }

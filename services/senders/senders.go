@@ -71,6 +71,19 @@ type TxBatchSender interface {
 	SendTxBatch(tx core.App, ms []Message) (results []Result, errs []error)
 }
 
+// ChainSender is a sender that sends several messages in a row faster than
+// one by one (SMTP: each message's envelope written behind the message
+// before it, one round trip a message). The engine hands it what its queue
+// holds, a few messages at a time.
+type ChainSender interface {
+	Sender
+	// SendChain sends ms in order. done is told each message's outcome as
+	// it is known, in order, once each; when it answers false SendChain
+	// returns without sending the rest. A message done was never told of
+	// was not sent, nor any of its data written.
+	SendChain(ctx context.Context, ms []Message, done func(i int, r Result, err error) (more bool))
+}
+
 // UnitCounter is a sender whose daily limit counts something else than
 // messages (Limits.DailyUnits): what a rendered message will count, known
 // before it is sent (Twilio: its segments), so that the engine reserves it

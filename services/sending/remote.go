@@ -229,32 +229,115 @@ func (e *Engine) remoteLoop(ctx context.Context, c *campaign, p *prepared) (res 
 // the provider's concurrency at once across its campaigns (p.state.sem). A
 // worker counts the campaign's consecutive errors as its send ends, and at
 // MaxErrors halts the pipeline before it takes another job (so with one
-// worker exactly MaxErrors sends fail before the pause).
+// worker exactly MaxErrors sends fail before the pause). A worker of a
+// senders.ChainSender takes what the queue holds, up to chainMax jobs, and
+// sends them as one chain (sendChain).
 func (e *Engine) startPipeline(ctx context.Context, c *campaign, p *prepared, n, buffer int) *pipeline {
 	pl := &pipeline{jobs: make(chan job, buffer), done: make(chan outcome, buffer+n)}
 	// in-flight sends finish even when the engine stops: their outcome is
 	// recorded, never guessed
 	sendCtx := context.WithoutCancel(ctx)
+	chain, _ := p.sender.(senders.ChainSender)
 	for range n {
 		pl.wg.Go(func() {
+			batch := make([]job, 0, chainMax)
 			for j := range pl.jobs {
 				if pl.halt.Load() {
 					j.o.unsent = true
 					pl.done <- j.o
 					continue
 				}
+				batch = append(batch[:0], j)
+				if chain != nil {
+					batch = takeQueued(pl.jobs, batch)
+				}
+				if len(batch) > 1 {
+					e.sendChain(sendCtx, c, p, pl, chain, batch)
+					continue
+				}
 				p.state.sem <- struct{}{}
 				j.o.result, j.o.err = e.sendOne(sendCtx, p, j.m)
 				<-p.state.sem
-				if reason := e.countErrors(c.id, []outcome{j.o}); reason != "" {
-					pl.pause.CompareAndSwap(nil, &reason)
-					pl.halt.Store(true)
-				}
-				pl.done <- j.o
+				e.sent(c, pl, j.o)
 			}
 		})
 	}
 	return pl
+}
+
+// chainMax is the most jobs a worker sends as one chain: enough to take
+// most of the round trips out (a chain of k messages writes k times instead
+// of 2k), few enough that the other workers keep a share of a short queue.
+const chainMax = 8
+
+// takeQueued adds to batch the jobs queued now, up to chainMax, without
+// waiting for more.
+func takeQueued(jobs <-chan job, batch []job) []job {
+	for len(batch) < chainMax {
+		select {
+		case j, ok := <-jobs:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, j)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// sent hands a send's outcome back, counting the campaign's consecutive
+// errors first; it reports whether the pipeline goes on.
+func (e *Engine) sent(c *campaign, pl *pipeline, o outcome) bool {
+	if reason := e.countErrors(c.id, []outcome{o}); reason != "" {
+		pl.pause.CompareAndSwap(nil, &reason)
+		pl.halt.Store(true)
+	}
+	pl.done <- o
+	return !pl.halt.Load()
+}
+
+// sendChain sends batch as one chain, bounded by SendTimeout a message: each
+// outcome is handed back as the sender tells it (sent), and the chain stops
+// when the pipeline halts. The jobs it never told of were not sent: they come
+// back unsent. A panic of the sender is the error of every job it had not
+// told of (as sendOne's is its message's: an attempt, never a guess that
+// nothing went out).
+func (e *Engine) sendChain(ctx context.Context, c *campaign, p *prepared, pl *pipeline, chain senders.ChainSender, batch []job) {
+	msgs := make([]senders.Message, len(batch))
+	for i, j := range batch {
+		msgs[i] = j.m
+	}
+	told := 0
+	sctx, cancel := context.WithTimeout(ctx, e.opt.SendTimeout*time.Duration(len(batch)))
+	p.state.sem <- struct{}{}
+	func() {
+		defer func() {
+			if v := recover(); v != nil {
+				for ; told < len(batch); told++ {
+					o := batch[told].o
+					o.err = fmt.Errorf("sender panic: %v", v)
+					e.sent(c, pl, o)
+				}
+			}
+		}()
+		chain.SendChain(sctx, msgs, func(i int, r senders.Result, err error) bool {
+			if i != told { // the contract: in order, once each
+				panic(fmt.Sprintf("SendChain told of message %d, expected %d", i, told))
+			}
+			o := batch[i].o
+			o.result, o.err = r, err
+			told++
+			return e.sent(c, pl, o)
+		})
+	}()
+	<-p.state.sem
+	cancel()
+	for _, j := range batch[told:] {
+		j.o.unsent = true
+		pl.done <- j.o
+	}
 }
 
 // sendOne is one remote send, bounded by SendTimeout; a panic of the sender

@@ -30,7 +30,8 @@ import (
 // BDAT is sent only once RCPT is accepted, never pipelined behind it: RFC
 // 3030 obliges a server to read and drop the chunk of a refused BDAT, but a
 // server that fails to (go-smtp's own did until recently, its issue #315)
-// would read the message as commands.
+// would read the message as commands. What may follow a chunk in its write
+// is the next message's envelope (sendChained): one round trip a message.
 type client struct {
 	bottom  net.Conn // the TCP connection (closing it ends a TLS one too)
 	conn    net.Conn // the connection spoken on: TLS after STARTTLS
@@ -197,59 +198,19 @@ func (c *client) auth(username, password string) error {
 // repeated blindly). A reply lost after the whole message was written is
 // senders.Unknown: the server may have taken it.
 func (c *client) send(from, to string, msg []byte, utf8 bool) (started bool, err error) {
-	mail := "MAIL FROM:<" + from + ">"
-	if utf8 {
-		if _, ok := c.ext["SMTPUTF8"]; !ok {
-			return false, senders.Permanent(errors.New("smtp: the server does not take non-ASCII addresses (no SMTPUTF8)"))
-		}
-		mail += " SMTPUTF8"
-	}
-	if _, ok := c.ext["SIZE"]; ok {
-		mail += " SIZE=" + strconv.Itoa(len(msg))
-	}
-	_, pipelining := c.ext["PIPELINING"]
 	c.deadline(1)
-	if err := c.line(mail); err != nil {
-		return false, err
-	}
-	if !pipelining {
-		if err := c.w.Flush(); err != nil {
-			return false, err
-		}
-		if _, err := c.expect("MAIL", 2); err != nil {
-			return false, err
-		}
-	}
-	if err := c.line("RCPT TO:<" + to + ">"); err != nil {
+	if err := c.envelope(from, to, len(msg), utf8); err != nil {
 		return false, err
 	}
 	if err := c.w.Flush(); err != nil {
 		return false, err
 	}
-	if pipelining {
-		_, mailErr := c.expect("MAIL", 2)
-		var re *ReplyError
-		if mailErr != nil && !errors.As(mailErr, &re) {
-			return false, mailErr // the connection: RCPT's reply will not come
-		}
-		if _, rcptErr := c.expect("RCPT", 2); mailErr != nil || rcptErr != nil {
-			if mailErr != nil {
-				return false, mailErr
-			}
-			return true, rcptErr
-		}
-	} else if _, err := c.expect("RCPT", 2); err != nil {
-		return true, err
+	if started, err := c.envelopeReplies(); err != nil {
+		return started, err
 	}
-
 	c.deadline(2)
 	if _, chunking := c.ext["CHUNKING"]; chunking {
-		if _, err := c.w.WriteString("BDAT " + strconv.Itoa(len(msg)) + " LAST\r\n"); err != nil {
-			return true, err
-		}
-		if _, err := c.w.Write(msg); err != nil {
-			return true, err
-		}
+		c.chunk(msg)
 	} else {
 		if err := c.command("DATA", "DATA", 3); err != nil {
 			return true, err
@@ -266,16 +227,168 @@ func (c *client) send(from, to string, msg []byte, utf8 bool) (started bool, err
 	if err := c.w.Flush(); err != nil {
 		return true, err
 	}
-	// a server accepts the message at the end of its data, so a connection
-	// lost (or a timeout) while it answers may leave it accepted
-	if _, err := c.expect("DATA", 2); err != nil {
-		var re *ReplyError
-		if !errors.As(err, &re) {
-			return true, senders.Unknown(err)
+	return true, c.dataReply()
+}
+
+// chains reports whether the server lets a message's chunk and the next
+// message's envelope go in one write (sendChained): PIPELINING (RFC 2920)
+// and CHUNKING (RFC 3030) both offered.
+func (c *client) chains() bool {
+	_, pipelining := c.ext["PIPELINING"]
+	_, chunking := c.ext["CHUNKING"]
+	return pipelining && chunking
+}
+
+// envelope writes MAIL FROM (with SMTPUTF8 and SIZE where they apply) and,
+// with PIPELINING, RCPT TO behind it, unflushed; without PIPELINING it
+// flushes MAIL and reads its reply first. envelopeReplies reads the rest.
+func (c *client) envelope(from, to string, size int, utf8 bool) error {
+	mail, rcpt, err := c.envelopeLines(envelopeOf{from: from, to: to, size: size, utf8: utf8})
+	if err != nil {
+		return err
+	}
+	_, _ = c.w.WriteString(mail)
+	if _, pipelining := c.ext["PIPELINING"]; !pipelining {
+		if err := c.w.Flush(); err != nil {
+			return err
 		}
+		if _, err := c.expect("MAIL", 2); err != nil {
+			return err
+		}
+	}
+	_, err = c.w.WriteString(rcpt)
+	return err
+}
+
+// envelopeLines are an envelope's MAIL and RCPT lines, CRLF included, or
+// the permanent error that keeps it from being sent.
+func (c *client) envelopeLines(e envelopeOf) (mail, rcpt string, err error) {
+	mail = "MAIL FROM:<" + e.from + ">"
+	if e.utf8 {
+		if _, ok := c.ext["SMTPUTF8"]; !ok {
+			return "", "", senders.Permanent(errors.New("smtp: the server does not take non-ASCII addresses (no SMTPUTF8)"))
+		}
+		mail += " SMTPUTF8"
+	}
+	if _, ok := c.ext["SIZE"]; ok {
+		mail += " SIZE=" + strconv.Itoa(e.size)
+	}
+	rcpt = "RCPT TO:<" + e.to + ">"
+	for _, l := range []string{mail, rcpt} {
+		if strings.ContainsAny(l, "\r\n") {
+			return "", "", senders.Permanent(fmt.Errorf("smtp: a line break in %q", l))
+		}
+	}
+	return mail + "\r\n", rcpt + "\r\n", nil
+}
+
+// envelopeReplies reads the replies to what envelope wrote (MAIL's too when
+// pipelined). started: the server took MAIL, so a transaction is open.
+func (c *client) envelopeReplies() (started bool, err error) {
+	if _, pipelining := c.ext["PIPELINING"]; pipelining {
+		_, mailErr := c.expect("MAIL", 2)
+		var re *ReplyError
+		if mailErr != nil && !errors.As(mailErr, &re) {
+			return false, mailErr // the connection: RCPT's reply will not come
+		}
+		if _, rcptErr := c.expect("RCPT", 2); mailErr != nil || rcptErr != nil {
+			if mailErr != nil {
+				return false, mailErr
+			}
+			return true, rcptErr
+		}
+		return true, nil
+	}
+	if _, err := c.expect("RCPT", 2); err != nil {
 		return true, err
 	}
 	return true, nil
+}
+
+// chunk writes msg as one BDAT LAST chunk, unflushed (the buffer's errors
+// come back from its Flush).
+func (c *client) chunk(msg []byte) {
+	_, _ = c.w.WriteString("BDAT " + strconv.Itoa(len(msg)) + " LAST\r\n")
+	_, _ = c.w.Write(msg)
+}
+
+// dataReply reads the reply to a message's data. A server accepts the
+// message at the end of its data, so a connection lost (or a timeout) while
+// it answers may leave it accepted: senders.Unknown.
+func (c *client) dataReply() error {
+	if _, err := c.expect("DATA", 2); err != nil {
+		var re *ReplyError
+		if !errors.As(err, &re) {
+			return senders.Unknown(err)
+		}
+		return err
+	}
+	return nil
+}
+
+// envelopeOf is a message's envelope, for sendChained.
+type envelopeOf struct {
+	from, to string
+	size     int
+	utf8     bool
+}
+
+// sendChained sends a message whose envelope is already written and flushed
+// (by startChain, or by the sendChained before it), on a server that chains:
+// it reads the envelope's replies and only then, when both were accepted,
+// writes the message as one chunk with the next message's envelope behind
+// it in the same write (when next is not nil), and reads the chunk's reply.
+// That is one round trip a message instead of send's two. The chunk still
+// never goes out before its own recipient is accepted (see client), so a
+// server that would misread a refused chunk never gets one.
+//
+// started is send's; chained reports that next's envelope went out, so its
+// replies are pending (the next sendChained, or abandonChain, reads them).
+func (c *client) sendChained(msg []byte, next *envelopeOf) (started, chained bool, err error) {
+	c.deadline(1)
+	if started, err := c.envelopeReplies(); err != nil {
+		return started, false, err
+	}
+	var mail, rcpt string
+	if next != nil {
+		// an envelope that cannot be sent is not chained: its message goes
+		// the plain way, which reports why
+		if mail, rcpt, err = c.envelopeLines(*next); err != nil {
+			next = nil
+		}
+	}
+	c.deadline(2)
+	c.chunk(msg)
+	if next != nil {
+		_, _ = c.w.WriteString(mail)
+		_, _ = c.w.WriteString(rcpt)
+	}
+	if err := c.w.Flush(); err != nil {
+		return true, false, err
+	}
+	return true, next != nil, c.dataReply()
+}
+
+// startChain writes and flushes the first envelope of a chain.
+func (c *client) startChain(e envelopeOf) error {
+	c.deadline(1)
+	if err := c.envelope(e.from, e.to, e.size, e.utf8); err != nil {
+		return err
+	}
+	return c.w.Flush()
+}
+
+// abandonChain reads the replies to an envelope written ahead and resets
+// its transaction, so that the connection can serve another message.
+func (c *client) abandonChain() error {
+	c.deadline(1)
+	if _, err := c.envelopeReplies(); err != nil {
+		var re *ReplyError
+		if !errors.As(err, &re) {
+			return err
+		}
+	}
+	return c.reset()
 }
 
 // reset ends a refused transaction, keeping the connection.

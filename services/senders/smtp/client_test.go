@@ -22,12 +22,17 @@ import (
 // offers PIPELINING, so a client that waits for MAIL's reply before it
 // sends RCPT hangs (and fails on its timeout) instead of passing.
 type scripted struct {
-	ln       net.Listener
-	ext      []string
-	refuse   map[string]int // RCPT address → reply code
-	mu       sync.Mutex
-	commands []string
-	data     [][]byte
+	ln     net.Listener
+	ext    []string
+	refuse map[string]int // RCPT address → reply code
+	// refuseData: the chunk of a message to this address gets this reply;
+	// dropData: the connection closes once that message's chunk is read,
+	// unanswered
+	refuseData map[string]int
+	dropData   map[string]bool
+	mu         sync.Mutex
+	commands   []string
+	data       [][]byte
 }
 
 func startScripted(t *testing.T, ext ...string) *scripted {
@@ -36,7 +41,7 @@ func startScripted(t *testing.T, ext ...string) *scripted {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &scripted{ln: ln, ext: ext, refuse: map[string]int{}}
+	s := &scripted{ln: ln, ext: ext, refuse: map[string]int{}, refuseData: map[string]int{}, dropData: map[string]bool{}}
 	t.Cleanup(func() { _ = ln.Close() })
 	go func() {
 		for {
@@ -70,7 +75,8 @@ func (s *scripted) serve(c net.Conn) {
 	r := bufio.NewReader(c)
 	say := func(line string) { _, _ = io.WriteString(c, line+"\r\n") }
 	say("220 scripted ready")
-	var pendingMail, rcptBuffered bool
+	var pendingMail, rcptBuffered, afterChunk bool
+	var rcpt string
 	ok := true
 	for {
 		l, err := r.ReadString('\n')
@@ -91,7 +97,9 @@ func (s *scripted) serve(c net.Conn) {
 				say("250" + sep + e)
 			}
 		case "MAIL":
-			s.note(l)
+			// [chained]: it came in the write of the chunk before it
+			s.note(l + map[bool]string{true: " [chained]", false: ""}[afterChunk])
+			afterChunk = false
 			ok = true
 			if s.has("PIPELINING") {
 				pendingMail, rcptBuffered = true, r.Buffered() > 0 // answered with RCPT's
@@ -106,6 +114,7 @@ func (s *scripted) serve(c net.Conn) {
 				pendingMail = false
 			}
 			addr := strings.TrimSuffix(strings.TrimPrefix(l, "RCPT TO:<"), ">")
+			rcpt = addr
 			if code := s.refuse[addr]; code != 0 {
 				ok = false
 				say(strconv.Itoa(code) + " no such user")
@@ -120,8 +129,19 @@ func (s *scripted) serve(c net.Conn) {
 			if _, err := io.ReadFull(r, b); err != nil {
 				return
 			}
+			afterChunk = r.Buffered() > 0
 			if !ok {
 				say("554 no valid recipients")
+				continue
+			}
+			if s.dropData[rcpt] {
+				s.mu.Lock()
+				s.data = append(s.data, b)
+				s.mu.Unlock()
+				return
+			}
+			if code := s.refuseData[rcpt]; code != 0 {
+				say(strconv.Itoa(code) + " message refused")
 				continue
 			}
 			s.mu.Lock()
@@ -147,6 +167,7 @@ func (s *scripted) serve(c net.Conn) {
 			s.mu.Unlock()
 			say("250 queued")
 		case "RSET":
+			afterChunk = false
 			s.note("RSET")
 			say("250 ok")
 		case "QUIT":
