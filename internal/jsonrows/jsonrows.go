@@ -16,9 +16,12 @@
 // error the statement stops where it is and the caller, which runs it in its
 // transaction, rolls the whole batch back. That does not spare SQLite the
 // statement journal of a multi-row statement inside a transaction (a copy of
-// each page it changes, spilled to a temporary file past 64 KiB): a send's
-// profile shows it under the ledger's UPDATE … FROM (docs/BENCHMARKS.md,
-// 2026-12-03 10:20).
+// each page it changes, spilled to a temporary file past 64 KiB): SQLite
+// keeps one for any statement that calls a function, since a function may
+// raise an error midway, and ->> is one (a send's profile shows it under the
+// ledger's UPDATE … FROM, docs/BENCHMARKS.md, 2026-12-03 10:20). A multi-row
+// write that calls no function and says OR FAIL has none (the claim in
+// services/sending, claimRows).
 //
 // jsonb_each, not json_each: it parses the text once and hands each row over
 // as a JSONB blob, which ->> reads in place (json_each hands over text that

@@ -394,8 +394,16 @@ func (e *Engine) claimRemote(c *campaign, p *prepared, n int, now time.Time, rea
 
 // claimRows marks up to n due rows "sending" (the attempt counted) and
 // answers them in claim order.
+//
+// OR FAIL, because a multi-row statement that may abort (the default
+// conflict action of its NOT NULL columns, or any function call in it) keeps
+// a statement journal inside a transaction: a copy of every page it changes,
+// spilled to a temporary file past 64 KiB. The claim's transaction rolls back
+// on any error, so stopping where it failed loses nothing. Its SET and WHERE
+// call no function (RETURNING's coalesce does not count: it runs after the
+// rows are written).
 func claimRows(tx core.App, c *campaign, now time.Time, n int) ([]row, error) {
-	rs, err := tx.DB().NewQuery(`UPDATE campaign_deliveries SET status = 'sending', attempts = attempts + 1, updated = {:now}
+	rs, err := tx.DB().NewQuery(`UPDATE OR FAIL campaign_deliveries SET status = 'sending', attempts = attempts + 1, updated = {:now}
 		WHERE rowid IN (SELECT rowid FROM campaign_deliveries WHERE campaign = {:c} AND status = 'queued' AND next_attempt_at <= {:now}
 			ORDER BY next_attempt_at, rowid LIMIT {:n})
 		RETURNING id, contact, address, attempts, rowid, coalesce(next_attempt_at, ''),
