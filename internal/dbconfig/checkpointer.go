@@ -13,9 +13,14 @@ import (
 const CheckpointEvery = 250 * time.Millisecond
 
 // Checkpointer copies the data database's WAL into the database file on a
-// goroutine of its own (a PASSIVE checkpoint on a read-pool connection:
-// it waits for no reader or writer, and none waits for it), so that the one
-// writer does not do it in the middle of its work.
+// goroutine of its own (a PASSIVE checkpoint on a read-pool connection,
+// which waits for no reader or writer), so that the one writer does not do
+// it in the middle of its work. Two checkpoints never run at once: one that
+// meets this one running gives up busy instead of waiting. The writer's, at
+// its bound, is tried again at its next commit; PocketBase's
+// wal_checkpoint(TRUNCATE) after a backup's VACUUM INTO and at night then
+// leaves the WAL file its size (journal_size_limit still bounds it), which
+// neither needs: the backup copies the database with VACUUM INTO.
 //
 // Why: SQLite's automatic checkpoint runs in the connection whose commit
 // crossed wal_autocheckpoint, so every 10,000 pages the writer stopped to

@@ -233,7 +233,11 @@ func (e *Engine) remoteLoop(ctx context.Context, c *campaign, p *prepared) (res 
 // senders.ChainSender takes what the queue holds, up to chainMax jobs, and
 // sends them as one chain (sendChain).
 func (e *Engine) startPipeline(ctx context.Context, c *campaign, p *prepared, n, buffer int) *pipeline {
-	pl := &pipeline{jobs: make(chan job, buffer), done: make(chan outcome, buffer+n)}
+	// done has room for all the queue and the workers hold at one time (a
+	// chain holds up to chainMax), so that a worker handing outcomes back
+	// while the pass's goroutine is in a claim seldom waits there, holding
+	// the provider's concurrency (p.state.sem)
+	pl := &pipeline{jobs: make(chan job, buffer), done: make(chan outcome, buffer+n*chainMax)}
 	// in-flight sends finish even when the engine stops: their outcome is
 	// recorded, never guessed
 	sendCtx := context.WithoutCancel(ctx)
@@ -301,9 +305,10 @@ func (e *Engine) sent(c *campaign, pl *pipeline, o outcome) bool {
 // sendChain sends batch as one chain, bounded by SendTimeout a message: each
 // outcome is handed back as the sender tells it (sent), and the chain stops
 // when the pipeline halts. The jobs it never told of were not sent: they come
-// back unsent. A panic of the sender is the error of every job it had not
-// told of (as sendOne's is its message's: an attempt, never a guess that
-// nothing went out).
+// back unsent. A panic of the sender is the error of the job it was on (as
+// sendOne's is its message's: an attempt, never a guess that nothing went
+// out); the jobs after it were not begun (senders.ChainSender) and come back
+// unsent.
 func (e *Engine) sendChain(ctx context.Context, c *campaign, p *prepared, pl *pipeline, chain senders.ChainSender, batch []job) {
 	msgs := make([]senders.Message, len(batch))
 	for i, j := range batch {
@@ -314,12 +319,11 @@ func (e *Engine) sendChain(ctx context.Context, c *campaign, p *prepared, pl *pi
 	p.state.sem <- struct{}{}
 	func() {
 		defer func() {
-			if v := recover(); v != nil {
-				for ; told < len(batch); told++ {
-					o := batch[told].o
-					o.err = fmt.Errorf("sender panic: %v", v)
-					e.sent(c, pl, o)
-				}
+			if v := recover(); v != nil && told < len(batch) {
+				o := batch[told].o
+				o.err = fmt.Errorf("sender panic: %v", v)
+				told++
+				e.sent(c, pl, o)
 			}
 		}()
 		chain.SendChain(sctx, msgs, func(i int, r senders.Result, err error) bool {

@@ -199,3 +199,25 @@ func TestChainWithoutTheExtensions(t *testing.T) {
 		t.Fatalf("%d messages stored", len(data))
 	}
 }
+
+// An envelope the server cannot take (a non-ASCII address without its
+// SMTPUTF8) is refused before anything is written, alone or in a chain: a
+// permanent error, and the connection goes on serving (one EHLO).
+func TestUnsendableEnvelopeKeepsTheConnection(t *testing.T) {
+	s := startScripted(t, "PIPELINING", "CHUNKING")
+	snd := s.sender(t)
+	_, err := snd.Send(context.Background(), dotted("jürgen@example.org"))
+	if perm, _ := senders.Classify(err); !perm || !strings.Contains(err.Error(), "SMTPUTF8") {
+		t.Fatalf("non-ASCII address: %v", err)
+	}
+	got := chain(t, s, nil, "r0@example.org", "jürgen@example.org", "r2@example.org")
+	if len(got) != 3 || got[0].err != nil || got[1].err == nil || got[2].err != nil {
+		t.Fatalf("told %+v", got)
+	}
+	cmds, data := s.exchange()
+	joined := strings.Join(cmds, "|")
+	if strings.Count(joined, "EHLO") != 2 || strings.Contains(joined, "jürgen") || len(data) != 2 {
+		// two senders (Send's, chain's), one connection each
+		t.Fatalf("exchange %q, %d messages", cmds, len(data))
+	}
+}

@@ -219,12 +219,11 @@ func (c *client) send(from, to string, msg []byte, utf8 bool) (started bool, err
 		if _, err := dw.Write(msg); err != nil {
 			return true, err
 		}
-		// Close writes the final "." (and flushes)
-		if err := dw.Close(); err != nil {
-			return true, err
-		}
+		// Close writes the final "." and flushes; a failure stays in the
+		// buffer's error, with what it left unwritten, for flushData
+		_ = dw.Close()
 	}
-	if err := c.w.Flush(); err != nil {
+	if err := c.flushData(0); err != nil {
 		return true, err
 	}
 	return true, c.dataReply()
@@ -266,7 +265,7 @@ func (c *client) envelopeLines(e envelopeOf) (mail, rcpt string, err error) {
 	mail = "MAIL FROM:<" + e.from + ">"
 	if e.utf8 {
 		if _, ok := c.ext["SMTPUTF8"]; !ok {
-			return "", "", senders.Permanent(errors.New("smtp: the server does not take non-ASCII addresses (no SMTPUTF8)"))
+			return "", "", senders.Permanent(unsendable{errors.New("smtp: the server does not take non-ASCII addresses (no SMTPUTF8)")})
 		}
 		mail += " SMTPUTF8"
 	}
@@ -276,10 +275,21 @@ func (c *client) envelopeLines(e envelopeOf) (mail, rcpt string, err error) {
 	rcpt = "RCPT TO:<" + e.to + ">"
 	for _, l := range []string{mail, rcpt} {
 		if strings.ContainsAny(l, "\r\n") {
-			return "", "", senders.Permanent(fmt.Errorf("smtp: a line break in %q", l))
+			return "", "", senders.Permanent(unsendable{fmt.Errorf("smtp: a line break in %q", l)})
 		}
 	}
 	return mail + "\r\n", rcpt + "\r\n", nil
+}
+
+// unsendable is an envelope refused before anything of it was written: the
+// connection is as good as before.
+type unsendable struct{ error }
+
+func (u unsendable) Unwrap() error { return u.error }
+
+func isUnsendable(err error) bool {
+	var u unsendable
+	return errors.As(err, &u)
 }
 
 // envelopeReplies reads the replies to what envelope wrote (MAIL's too when
@@ -363,10 +373,31 @@ func (c *client) sendChained(msg []byte, next *envelopeOf) (started, chained boo
 		_, _ = c.w.WriteString(mail)
 		_, _ = c.w.WriteString(rcpt)
 	}
-	if err := c.w.Flush(); err != nil {
+	behind := 0
+	if next != nil {
+		behind = len(mail) + len(rcpt)
+	}
+	if err := c.flushData(behind); err != nil {
 		return true, false, err
 	}
 	return true, next != nil, c.dataReply()
+}
+
+// flushData flushes the end of a message's data, with behind bytes of the
+// next envelope after it. A failed write may still have written all of the
+// data (only the envelope behind it missing, or a write that wrote every
+// byte and failed anyway), and the server may then have the message:
+// senders.Unknown. bufio.Writer keeps what it could not write, so only
+// when that reaches into the data is the message certainly incomplete (a
+// plain error: the server cannot have taken it). An error while the data
+// was being written, before this flush, leaves nothing to tell by and
+// counts as possibly sent too.
+func (c *client) flushData(behind int) error {
+	err := c.w.Flush()
+	if err != nil && c.w.Buffered() <= behind {
+		return senders.Unknown(err)
+	}
+	return err
 }
 
 // startChain writes and flushes the first envelope of a chain.

@@ -269,6 +269,10 @@ func (s *Sender) sendHeld(ctx context.Context, p *prepared) (senders.Result, err
 			s.put(c)
 			return senders.Result{ProviderMessageID: p.id}, nil
 		}
+		if isUnsendable(err) && !interrupted { // nothing went out: neither the connection nor another one can help
+			s.put(c)
+			return senders.Result{}, err
+		}
 		s.keepAfterRefusal(c, err, interrupted)
 		// a kept connection the server had dropped (or closes with 421):
 		// nothing of the message was sent yet, so once more on a new one
@@ -361,7 +365,7 @@ func (s *Sender) SendChain(ctx context.Context, ms []senders.Message, done func(
 	}
 	c, reused, err := s.get(ctx)
 	if err != nil {
-		plain(0) // Send's dial, and its errors, message by message
+		plain(0) // Send's connection, and its errors, message by message
 		return
 	}
 	if !c.c.chains() || len(ms) == 1 {
@@ -372,8 +376,12 @@ func (s *Sender) SendChain(ctx context.Context, ms []senders.Message, done func(
 	stop := context.AfterFunc(ctx, func() { _ = c.raw.Close() })
 	if err := c.c.startChain(preps[0].env); err != nil {
 		stop()
-		c.close()
-		plain(0) // nothing went out: the plain way dials again
+		if isUnsendable(err) && ctx.Err() == nil {
+			s.put(c) // nothing of it was written
+		} else {
+			c.close()
+		}
+		plain(0) // message 0 the plain way, which reports or retries it as Send does
 		return
 	}
 	// at each turn message i's envelope is out and its replies are due
