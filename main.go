@@ -26,8 +26,6 @@ func main() {
 	// (internal/dbconfig has the measurements)
 	dbconfig.Apply(&cfg)
 	app := pocketbase.NewWithConfig(cfg)
-	// the WAL copied into the database beside the writer, not by it
-	dbconfig.RegisterCheckpointer(app)
 
 	// Go migrations only; the schema is code, never auto-generated from
 	// changes made in the admin dashboard.

@@ -88,28 +88,23 @@ func pragmas(cacheKB int) string {
 		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_pragma=temp_store(FILE)&_pragma=cache_size(-%d)&_defensive=1", cacheKB)
 }
 
-// writerPragmas are the writer's own: wal_autocheckpoint raised from
-// SQLite's 1,000 pages to WriterAutocheckpointPages.
+// writerPragmas are the writer's own: a checkpoint every WALCheckpointPages
+// pages of WAL instead of SQLite's 1,000.
 //
 // Why: a checkpoint copies the WAL's pages into the database file and syncs
-// it, in the connection whose commit crossed the mark. A batch of a campaign
-// send (250 messages with their ledger rows and timeline entries) writes more
-// than 1,000 pages, so with the default every commit was followed by a
-// checkpoint, and the index pages every batch touches were copied and synced
-// once per batch. Sending 100,000 messages to the outbox on the 100k data set
-// (bench/cmd/sendprof, CPU time of the send): 44.6 s with 1,000 pages, 40.4 s
-// with 10,000, the checkpoints' share 7.8 s → 4.2 s and fsync 3.4 s → 1.2 s.
-// Where the server and the import run, the Checkpointer does that copying
-// beside the writer, and this mark is only the bound on the WAL (see
-// Checkpointer); journal_size_limit truncates the file back to 200 MB. The
-// WAL is a file in the data directory, not memory.
-const writerPragmas = "&_pragma=wal_autocheckpoint(" + writerAutocheckpoint + ")"
+// it. A batch of a campaign send (250 messages with their ledger rows and
+// timeline entries) writes more than 1,000 pages, so with the default every
+// commit was followed by a checkpoint, and the index pages every batch
+// touches were copied and synced once per batch. Sending 100,000 messages to
+// the outbox on the 100k data set (bench/cmd/sendprof, CPU time of the
+// send): 44.6 s with 1,000 pages, 40.4 s with 10,000, the checkpoints' share
+// 7.8 s → 4.2 s and fsync 3.4 s → 1.2 s. The WAL then grows to about 40 MB
+// before it is checkpointed (journal_size_limit truncates it back); it is a
+// file in the data directory, not memory.
+const writerPragmas = "&_pragma=wal_autocheckpoint(" + walCheckpointPages + ")"
 
-// WriterAutocheckpointPages is the writer's wal_autocheckpoint (see
-// writerPragmas): 200 MB of 4 KB pages.
-const WriterAutocheckpointPages = 50000
-
-const writerAutocheckpoint = "50000"
+// walCheckpointPages is the writer's wal_autocheckpoint (see writerPragmas).
+const walCheckpointPages = "10000"
 
 // Apply sets the pool sizes and the connect function of cfg.
 func Apply(cfg *pocketbase.Config) {

@@ -56,8 +56,8 @@ func TestPoolsGetTheirCaches(t *testing.T) {
 		var readCk, writeCk int
 		_ = app.ConcurrentDB().NewQuery("PRAGMA wal_autocheckpoint").Row(&readCk)
 		_ = app.NonconcurrentDB().NewQuery("PRAGMA wal_autocheckpoint").Row(&writeCk)
-		if readCk != 1000 || writeCk != dbconfig.WriterAutocheckpointPages {
-			t.Fatalf("round %d: wal_autocheckpoint read pool %d, writer %d; want 1000 and %d", round, readCk, writeCk, dbconfig.WriterAutocheckpointPages)
+		if readCk != 1000 || writeCk != 10000 {
+			t.Fatalf("round %d: wal_autocheckpoint read pool %d, writer %d; want 1000 and 10000", round, readCk, writeCk)
 		}
 		if s := app.ConcurrentDB().(*dbx.DB).DB().Stats(); s.MaxOpenConnections != dbconfig.ReadConns {
 			t.Fatalf("read pool max open %d, want %d", s.MaxOpenConnections, dbconfig.ReadConns)

@@ -49,7 +49,6 @@ func run(dir, ws, file string) error {
 	cfg := pocketbase.Config{DefaultDataDir: dir}
 	dbconfig.Apply(&cfg)
 	app := pocketbase.NewWithConfig(cfg)
-	dbconfig.RegisterCheckpointer(app) // as main.go
 	hooks.Register(app, hooks.Config{})
 	if err := app.Bootstrap(); err != nil {
 		return err
