@@ -198,11 +198,7 @@ func (c *client) auth(username, password string) error {
 // repeated blindly). A reply lost after the whole message was written is
 // senders.Unknown: the server may have taken it.
 func (c *client) send(from, to string, msg []byte, utf8 bool) (started bool, err error) {
-	c.deadline(1)
-	if err := c.envelope(from, to, len(msg), utf8); err != nil {
-		return false, err
-	}
-	if err := c.w.Flush(); err != nil {
+	if err := c.writeEnvelope(envelopeOf{from: from, to: to, size: len(msg), utf8: utf8}); err != nil {
 		return false, err
 	}
 	if started, err := c.envelopeReplies(); err != nil {
@@ -241,8 +237,8 @@ func (c *client) chains() bool {
 // envelope writes MAIL FROM (with SMTPUTF8 and SIZE where they apply) and,
 // with PIPELINING, RCPT TO behind it, unflushed; without PIPELINING it
 // flushes MAIL and reads its reply first. envelopeReplies reads the rest.
-func (c *client) envelope(from, to string, size int, utf8 bool) error {
-	mail, rcpt, err := c.envelopeLines(envelopeOf{from: from, to: to, size: size, utf8: utf8})
+func (c *client) envelope(e envelopeOf) error {
+	mail, rcpt, err := c.envelopeLines(e)
 	if err != nil {
 		return err
 	}
@@ -344,7 +340,7 @@ type envelopeOf struct {
 }
 
 // sendChained sends a message whose envelope is already written and flushed
-// (by startChain, or by the sendChained before it), on a server that chains:
+// (by writeEnvelope, or by the sendChained before it), on a server that chains:
 // it reads the envelope's replies and only then, when both were accepted,
 // writes the message as one chunk with the next message's envelope behind
 // it in the same write (when next is not nil), and reads the chunk's reply.
@@ -400,10 +396,11 @@ func (c *client) flushData(behind int) error {
 	return err
 }
 
-// startChain writes and flushes the first envelope of a chain.
-func (c *client) startChain(e envelopeOf) error {
+// writeEnvelope writes and flushes an envelope, bounded by one command
+// timeout: send's first step, and the first envelope of a chain.
+func (c *client) writeEnvelope(e envelopeOf) error {
 	c.deadline(1)
-	if err := c.envelope(e.from, e.to, e.size, e.utf8); err != nil {
+	if err := c.envelope(e); err != nil {
 		return err
 	}
 	return c.w.Flush()

@@ -374,7 +374,7 @@ func (s *Sender) SendChain(ctx context.Context, ms []senders.Message, done func(
 		return
 	}
 	stop := context.AfterFunc(ctx, func() { _ = c.raw.Close() })
-	if err := c.c.startChain(preps[0].env); err != nil {
+	if err := c.c.writeEnvelope(preps[0].env); err != nil {
 		stop()
 		if isUnsendable(err) && ctx.Err() == nil {
 			s.put(c) // nothing of it was written
