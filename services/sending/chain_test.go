@@ -102,8 +102,9 @@ func TestChainStopsAtThePause(t *testing.T) {
 	}
 }
 
-// A sender that panics mid-chain: the message it was on and those after it
-// are errors (retried), never left "sending" and never marked sent.
+// A sender that panics mid-chain: the message it was on is an error
+// (retried), those after it come back unsent; none is left "sending" or
+// marked sent.
 func TestChainPanic(t *testing.T) {
 	w := newWorld(t)
 	w.contacts(40, nil)
@@ -123,5 +124,10 @@ func TestChainPanic(t *testing.T) {
 	}
 	if _, sent := f.total(); sent != by["sent"] {
 		t.Fatalf("%d sent by the provider, %d in the ledger", sent, by["sent"])
+	}
+	// only the job the sender was on counts an attempt: the rest of its
+	// chain came back unsent, their attempts given back
+	if n := w.count(`SELECT count(*) FROM campaign_deliveries WHERE campaign = {:p0} AND status = 'queued' AND attempts > 0`, camp.Id); n != 1 {
+		t.Fatalf("%d queued rows with an attempt after the panic, want 1", n)
 	}
 }
