@@ -46,6 +46,9 @@ type bench struct {
 	importPending     bool
 	importBaseline    string
 	importBaselineD   time.Duration
+	importFloorCLI    time.Duration // engineTimes
+	importFloor       time.Duration
+	importFloorErr    error
 	importBaselineRSS int
 	imported          bool
 }

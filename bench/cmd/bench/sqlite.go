@@ -37,7 +37,7 @@ func (b *bench) sqliteImport() (time.Duration, int, error) {
 	}
 	src := filepath.Join(b.dsDir, b.m.DataDir, "data.db")
 	out, err := exec.Command(bin, "-readonly", src,
-		`SELECT sql || ';' FROM sqlite_master WHERE tbl_name IN ('contacts', 'custom_fields') AND sql IS NOT NULL ORDER BY type DESC`).Output()
+		`SELECT sql || ';' FROM sqlite_master WHERE tbl_name IN ('contacts', 'custom_fields') AND type != 'trigger' AND sql IS NOT NULL ORDER BY type DESC`).Output()
 	if err != nil {
 		return 0, 0, fmt.Errorf("reading the schema: %v", err)
 	}
