@@ -12,6 +12,16 @@ import (
 const forceKey = "@custom_field_force"
 
 func (c *contactsCore) registerCustomFieldHooks(app core.App) {
+	// At start, in the background, every workspace's value indexes and
+	// kept value counts are brought up to date, one transaction each: a
+	// database from before the counts (migration 1764002000) gets its
+	// counted fields here. Nothing missing costs three small queries per
+	// workspace; a search meanwhile counts through the index.
+	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+		go syncAllValueIndexes(app)
+		return se.Next()
+	})
+
 	// Values written directly (custom_fields collection API, batch,
 	// services): same validation as through the contact, and the contact's
 	// copy follows. Writes made by the customfields package itself are
@@ -107,4 +117,20 @@ func syncDefinitionIndexes(tx core.App, def *core.Record) error {
 		return err // none given would mean every workspace
 	}
 	return customfields.SyncValueIndexes(tx, ws...)
+}
+
+// syncAllValueIndexes runs customfields.SyncValueIndexes for every
+// workspace, each in its own transaction (so no one holds the writer for
+// long); a failure is logged and the next workspace goes on.
+func syncAllValueIndexes(app core.App) {
+	var ids []string
+	if err := app.DB().NewQuery(`SELECT id FROM workspaces ORDER BY id`).Column(&ids); err != nil {
+		app.Logger().Error("value indexes at start", "error", err)
+		return
+	}
+	for _, ws := range ids {
+		if err := app.RunInTransaction(func(tx core.App) error { return customfields.SyncValueIndexes(tx, ws) }); err != nil {
+			app.Logger().Error("value indexes at start", "workspace", ws, "error", err)
+		}
+	}
 }

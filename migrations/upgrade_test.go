@@ -380,7 +380,7 @@ func TestUpgradeFromEarlierDuplicateKeys(t *testing.T) {
 }
 
 // The schema the services' run-time SQL expects (duplicates.MatchSchema,
-// counts.CountSchema, contacts.BulkInsertSchema: the key expressions and
+// counts.CountSchema and ValueCountSchema, contacts.BulkInsertSchema: the key expressions and
 // columns BulkInsert, RefreshDuplicates and the counts read and write) is the
 // migrated one. A change of a trigger or table in those services without a
 // migration fails here.
@@ -403,6 +403,7 @@ func TestMigratedSchemaMatchesServiceSQL(t *testing.T) {
 	}
 	live := duplicates.MatchSchema()
 	live = append(live, counts.CountSchema()...)
+	live = append(live, counts.ValueCountSchema()...)
 	live = append(live, contacts.BulkInsertSchema()...)
 	for _, q := range live {
 		if _, err := app.DB().NewQuery(q).Execute(); err != nil {

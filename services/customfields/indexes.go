@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/pi-crm/pi-crm/services/counts"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 )
@@ -143,7 +144,7 @@ func ValueIndexes(app core.App, ws string) (map[string]bool, error) {
 // index: of the definitions that apply there (the workspace's own wins over
 // its owner's user-wide one of the same name), those that are not
 // multiselect, oldest first, at most MaxValueIndexes.
-func wantedValueIndexes(tx core.App, ws string, have map[string]bool) ([]string, error) {
+func wantedValueIndexes(tx core.App, ws string, have map[string]bool) ([]Definition, error) {
 	if len(have) == 0 {
 		// not indexed yet: only from ValueIndexMinContacts contacts on (a
 		// bounded count over the (workspace, created) index); once
@@ -161,10 +162,10 @@ func wantedValueIndexes(tx core.App, ws string, have map[string]bool) ([]string,
 	if err != nil {
 		return nil, err
 	}
-	var want []string
+	var want []Definition
 	for _, d := range defs {
 		if d.Type != "multiselect" && validName(d.Name) && len(want) < MaxValueIndexes {
-			want = append(want, d.Name)
+			want = append(want, d)
 		}
 	}
 	return want, nil
@@ -195,6 +196,16 @@ func syncWorkspace(tx core.App, ws string) error {
 	if err != nil {
 		return err
 	}
+	// A workspace's delete cascades to its own definitions, whose hooks
+	// sync it after its row is gone: nothing to sync (its delete drops its
+	// indexes and counts). Reading its definitions failed that delete.
+	var exists int
+	if err := tx.DB().NewQuery(`SELECT count(*) FROM workspaces WHERE id = {:ws}`).Bind(dbx.Params{"ws": ws}).Row(&exists); err != nil {
+		return err
+	}
+	if exists == 0 {
+		return nil
+	}
 	have, err := ValueIndexes(tx, ws)
 	if err != nil {
 		return err
@@ -203,24 +214,41 @@ func syncWorkspace(tx core.App, ws string) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range want {
-		if have[name] {
+	for _, d := range want {
+		if have[d.Name] {
 			continue
 		}
-		if _, err := tx.DB().NewQuery(`CREATE INDEX IF NOT EXISTS ` + ValueIndexName(ws, name) +
-			` ON contacts (` + ValueExpr("", name) + ` COLLATE NOCASE) WHERE workspace = ` + lit).Execute(); err != nil {
-			return fmt.Errorf("value index %s: %w", name, err)
+		if _, err := tx.DB().NewQuery(`CREATE INDEX IF NOT EXISTS ` + ValueIndexName(ws, d.Name) +
+			` ON contacts (` + ValueExpr("", d.Name) + ` COLLATE NOCASE) WHERE workspace = ` + lit).Execute(); err != nil {
+			return fmt.Errorf("value index %s: %w", d.Name, err)
 		}
 	}
 	for name := range have {
-		if slices.Contains(want, name) {
+		if slices.ContainsFunc(want, func(d Definition) bool { return d.Name == name }) {
 			continue
 		}
 		if err := dropIndex(tx, ValueIndexName(ws, name)); err != nil {
 			return err
 		}
 	}
-	return nil
+	return counts.SetCounted(tx.DB(), ws, countedFields(ws, lit, want))
+}
+
+// countedFields are the fields of want (ws's value indexes) whose values
+// services/counts keeps counted: the select fields. Their first count reads
+// the field's value index (no table row), grouped as the index compares.
+func countedFields(ws, lit string, want []Definition) []counts.Counted {
+	var out []counts.Counted
+	for _, d := range want {
+		if d.Type != "select" {
+			continue
+		}
+		x := ValueExpr("", d.Name)
+		out = append(out, counts.Counted{Field: d.Name, Path: `$."` + d.Name + `"`,
+			Values: `SELECT ` + x + ` COLLATE NOCASE AS value, count(*) AS n FROM contacts INDEXED BY ` + ValueIndexName(ws, d.Name) +
+				` WHERE workspace = ` + lit + ` AND typeof(` + x + `) = 'text' GROUP BY 1`})
+	}
+	return out
 }
 
 func dropIndex(tx core.App, name string) error {
@@ -245,12 +273,20 @@ func DropValueIndexes(tx core.App, workspaces ...string) error {
 	var prefixes []string
 	if len(workspaces) == 0 {
 		prefixes = []string{ValueIndexPrefix, legacyPrefix}
+		if err := counts.ClearCounted(tx.DB()); err != nil {
+			return err
+		}
 	}
 	for _, ws := range workspaces {
 		if !validID(ws) {
 			return fmt.Errorf("invalid workspace id %q", ws)
 		}
 		prefixes = append(prefixes, ValueIndexPrefix+ws+"_")
+		// the kept counts go with the indexes (a deleted workspace's
+		// trigger drops them too)
+		if err := counts.SetCounted(tx.DB(), ws, nil); err != nil {
+			return err
+		}
 	}
 	return dropPrefixed(tx, prefixes...)
 }

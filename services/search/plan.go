@@ -58,18 +58,33 @@ func (s *Service) Search(q Query) (*Result, error) {
 		return nil, err
 	}
 	if none {
+		res.Count = "probe"
 		return res, nil // nothing can match
 	}
 
-	if len(b.conds) == 0 {
+	switch {
+	case len(b.conds) == 0:
 		// the whole workspace: its kept count (counts.go), not an O(n)
 		// count of an index
 		n, err := counts.ContactCount(s.app.DB(), q.Workspace)
 		if err != nil {
 			return nil, fmt.Errorf("search count: %w", err)
 		}
-		res.TotalItems = n
-	} else {
+		res.TotalItems, res.Count = n, "workspace"
+	case len(b.conds) == 1 && b.conds[0].kept != nil:
+		// one select value: its kept count (counts/values.go), when the
+		// field is counted in the workspace
+		k := b.conds[0].kept
+		n, ok, err := counts.ValueCount(s.app.DB(), q.Workspace, k.field, k.value)
+		if err != nil {
+			return nil, fmt.Errorf("search count: %w", err)
+		}
+		if ok {
+			res.TotalItems, res.Count = n, "value"
+		}
+	}
+	if res.Count == "" {
+		res.Count = "index"
 		count := b.planFrom(best, "")
 		if err := s.app.DB().NewQuery(`SELECT COUNT(*) FROM ` + count.from + ` WHERE ` + count.where).Bind(b.params).Row(&res.TotalItems); err != nil {
 			return nil, fmt.Errorf("search count: %w", err)
@@ -250,6 +265,7 @@ func (b *sqlBuilder) mergeRanges() {
 		if c.index != "" {
 			if i, ok := at[c.index]; ok {
 				m := &out[i]
+				m.kept = nil // two conditions: no one value's count
 				m.lo, m.hi = append(m.lo, c.lo...), append(m.hi, c.hi...)
 				m.defLo, m.defHi = max(m.defLo, c.defLo), max(m.defHi, c.defHi)
 				if c.check != "" {

@@ -318,6 +318,19 @@ func TestValueIndexLifecycle(t *testing.T) {
 	if h := have(ws3.Id); len(h) != 0 {
 		t.Fatalf("indexes of a deleted workspace left: %v", h)
 	}
+	// a workspace with its own definitions: their deletes (cascaded from
+	// the workspace's) find the workspace gone, which is nothing to sync;
+	// this delete failed with "sql: no rows in result set" before
+	def(ws2.Id, "stage", "select")
+	if h := have(ws2.Id); !h["stage"] {
+		t.Fatalf("ws2 before its delete: %v", h)
+	}
+	if r := env.Do("DELETE", "/api/collections/workspaces/records/"+ws2.Id, token, nil); r.Status != 204 {
+		t.Fatalf("delete a workspace with its own definitions: %d %s", r.Status, r.Body)
+	}
+	if h := have(ws2.Id); len(h) != 0 {
+		t.Fatalf("indexes of a deleted workspace left: %v", h)
+	}
 }
 
 // Equal values are ordered by rowid on every plan: the walk of a value index

@@ -230,7 +230,13 @@ type cond struct {
 	// which reads the row (the JSON) instead of only the index
 	lo, hi       []string
 	defLo, defHi string // the bound used when no filter gives one
+	// kept: the condition is one select value, which services/counts may
+	// keep counted (counts.ValueCount)
+	kept *keptValue
 }
+
+// keptValue names a select field's value whose count may be kept.
+type keptValue struct{ field, value string }
 
 // sqlBuilder collects WHERE conditions with their parameters; parameter
 // names are generated, never taken from input.
@@ -541,6 +547,11 @@ func (b *sqlBuilder) customCondition(f Filter, d fieldDef) error {
 			check += ` AND ` + x + ` = ` + p
 		}
 		add(check)
+		if s, ok := v.(string); ok && d.Type == "select" && !exact && indexed {
+			// the count of exactly what the check matches: text values
+			// equal under NOCASE (counts/values.go)
+			b.conds[len(b.conds)-1].kept = &keptValue{field: f.Field, value: s}
+		}
 	}
 	return nil
 }
@@ -668,4 +679,9 @@ type Result struct {
 	// "ids <what>" (from a condition's id set: term, names, list, cf.<field>)
 	// or "scan".
 	Plan string `json:"-"`
+	// Count says where TotalItems came from (not sent): "workspace" (its
+	// kept contact count), "value" (a select value's kept count), "index"
+	// (a count of the driving condition's matches) or "probe" (a probe found
+	// none).
+	Count string `json:"-"`
 }
