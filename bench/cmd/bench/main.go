@@ -14,8 +14,9 @@
 // to this file), BENCH_KEEP=1 (keep the run's data directory), BENCH_SINK_BIN
 // (bin/smtpsink), BENCH_ONLY=send (only the cold start, idle RSS and the
 // send rows), BENCH_ONLY=backup (only the cold start, idle RSS, footprint and
-// backup rows), BENCH_ONLY=list (only the cold start, idle RSS and the list
-// rows, the JS SDK's getList among them), BENCH_ONLY=import (only the cold
+// backup rows), BENCH_ONLY=list (only the cold start, idle RSS, the list
+// rows, the JS SDK's getList among them, and the filter and search latency
+// rows), BENCH_ONLY=import (only the cold
 // start, idle RSS and the CLI import with its sqlite3 baseline),
 // BENCH_IDLE_SECONDS (the idle disk-writes window, 60).
 package main

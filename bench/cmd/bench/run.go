@@ -153,6 +153,8 @@ func run(cfg config, dsDir string, m *gen.Manifest) error {
 	}
 	if cfg.Only == "list" {
 		b.list()
+		b.filter() // the read rows with a latency target: at 1M they are what this subset is run for
+		b.search()
 	}
 	if footprint {
 		b.backupUnderWrites() // backup.go: on the data set before the sends grow it
