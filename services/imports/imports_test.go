@@ -445,3 +445,52 @@ func TestConcurrentWritesDuringImport(t *testing.T) {
 		t.Fatalf("value indexes after the import: %v %v", idx, err)
 	}
 }
+
+// An import into a workspace whose select field is counted (services/counts
+// values.go) keeps the kept counts exact: the batch's created contacts
+// counted set-based with the insert trigger off, updated ones by the update
+// trigger, and the undo's deletes and restores by the triggers.
+func TestImportKeepsValueCounts(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.env.App.DB().NewQuery(`WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {:n})
+		INSERT INTO contacts (id, workspace, first_name, primary_email, custom, created, updated)
+		SELECT substr({:ws}, 1, 6) || printf('%09d', i), {:ws}, 'Seed', 'seed' || i || '@example.com',
+		  CASE i % 2 WHEN 0 THEN '{"tier":"gold"}' ELSE '{"tier":"silver"}' END, '', '' FROM s`).
+		Bind(dbx.Params{"ws": f.ws.Id, "n": customfields.ValueIndexMinContacts}).Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.env.App.RunInTransaction(func(tx core.App) error { return customfields.SyncValueIndexes(tx, f.ws.Id) }); err != nil {
+		t.Fatal(err)
+	}
+	check := func(step string, wantGold int) {
+		t.Helper()
+		var drift, gold int
+		if err := f.env.App.DB().NewQuery(`SELECT
+			  (SELECT count(*) FROM crm_counted_fields WHERE workspace = {:ws} AND field = 'tier'),
+			  (SELECT count(*) FROM (SELECT json_extract(custom, '$."tier"') COLLATE NOCASE AS v, count(*) AS n FROM contacts
+			     WHERE workspace = {:ws} AND typeof(json_extract(custom, '$."tier"')) = 'text' GROUP BY 1) r
+			   WHERE n IS NOT (SELECT k.n FROM crm_value_counts k WHERE k.workspace = {:ws} AND k.field = 'tier' AND k.value = r.v))`).
+			Bind(dbx.Params{"ws": f.ws.Id}).Row(&gold, &drift); err != nil {
+			t.Fatal(err)
+		}
+		if gold != 1 || drift != 0 {
+			t.Fatalf("%s: tier counted %d times, %d values counted wrong", step, gold, drift)
+		}
+		_ = f.env.App.DB().NewQuery(`SELECT n FROM crm_value_counts WHERE workspace = {:ws} AND field = 'tier' AND value = 'gold'`).
+			Bind(dbx.Params{"ws": f.ws.Id}).Row(&gold)
+		if gold != wantGold {
+			t.Fatalf("%s: gold kept as %d, want %d", step, gold, wantGold)
+		}
+	}
+	check("before", 500)
+	job, c := f.run("first_name,primary_email,tier\nA,seed1@example.com,gold\nB,new1@example.com,gold\nC,new2@example.com,silver\n",
+		imports.Options{Mode: imports.ModeUpsert})
+	if c.Created != 2 || c.Updated != 1 {
+		t.Fatalf("counts %+v", c)
+	}
+	check("after the import", 502) // seed1 silver → gold, new1 gold
+	if _, err := f.svc.Undo(job.Id, audit.Actor{UserID: f.owner.Id}); err != nil {
+		t.Fatal(err)
+	}
+	check("after its undo", 500)
+}
