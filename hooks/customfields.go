@@ -12,13 +12,13 @@ import (
 const forceKey = "@custom_field_force"
 
 func (c *contactsCore) registerCustomFieldHooks(app core.App) {
-	// At start, in the background, every workspace's value indexes and
-	// kept value counts are brought up to date, one transaction each: a
-	// database from before the counts (migration 1764002000) gets its
-	// counted fields here. Nothing missing costs three small queries per
-	// workspace; a search meanwhile counts through the index.
+	// At start, before serving, every workspace's kept value counts follow
+	// its value indexes, one transaction each (customfields.SyncCounted): a
+	// database from before the counts (migration 1764002000) gets them
+	// here, once. A failure is logged and the workspace's one-value filters
+	// count through the index until its next sync.
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
-		go syncAllValueIndexes(app)
+		syncAllCounted(app)
 		return se.Next()
 	})
 
@@ -119,18 +119,18 @@ func syncDefinitionIndexes(tx core.App, def *core.Record) error {
 	return customfields.SyncValueIndexes(tx, ws...)
 }
 
-// syncAllValueIndexes runs customfields.SyncValueIndexes for every
-// workspace, each in its own transaction (so no one holds the writer for
-// long); a failure is logged and the next workspace goes on.
-func syncAllValueIndexes(app core.App) {
+// syncAllCounted runs customfields.SyncCounted for every workspace, each in
+// its own transaction (so no one holds the writer for long); a failure is
+// logged and the next workspace goes on.
+func syncAllCounted(app core.App) {
 	var ids []string
 	if err := app.DB().NewQuery(`SELECT id FROM workspaces ORDER BY id`).Column(&ids); err != nil {
-		app.Logger().Error("value indexes at start", "error", err)
+		app.Logger().Error("kept value counts at start", "error", err)
 		return
 	}
 	for _, ws := range ids {
-		if err := app.RunInTransaction(func(tx core.App) error { return customfields.SyncValueIndexes(tx, ws) }); err != nil {
-			app.Logger().Error("value indexes at start", "workspace", ws, "error", err)
+		if err := app.RunInTransaction(func(tx core.App) error { return customfields.SyncCounted(tx, ws) }); err != nil {
+			app.Logger().Error("kept value counts at start", "workspace", ws, "error", err)
 		}
 	}
 }

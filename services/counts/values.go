@@ -44,23 +44,32 @@ func counted(w string) string {
 	return `EXISTS (SELECT 1 FROM ` + countedFieldsTable + ` WHERE workspace = ` + w + `)`
 }
 
-// valueInc adds the counted values of the contact row named by p ("new.").
-func valueInc(p string) string {
+// valueInc adds the counted values of the contact row named by p ("new."),
+// of the counted fields f for which also holds (an SQL condition, or
+// "TRUE").
+func valueInc(p, also string) string {
 	return `INSERT INTO ` + valueCountsTable + ` (workspace, field, value, n)
 			SELECT ` + p + `workspace, f.field, json_extract(` + p + `custom, f.path), 1 FROM ` + countedFieldsTable + ` f
-			WHERE f.workspace = ` + p + `workspace AND typeof(json_extract(` + p + `custom, f.path)) = 'text'
+			WHERE f.workspace = ` + p + `workspace AND typeof(json_extract(` + p + `custom, f.path)) = 'text' AND ` + also + `
 			ON CONFLICT (workspace, field, value) DO UPDATE SET n = n + 1;`
 }
 
 // valueDec takes away the counted values of the contact row named by p
-// ("old."). The value column's NOCASE decides the IN's comparison, as the
-// key's does. (No alias and no UPDATE … FROM: SQLite accepts them in a
-// trigger's CREATE but not when an ALTER TABLE re-checks the triggers.)
-func valueDec(p string) string {
+// ("old."), of the counted fields f for which also holds. The value
+// column's NOCASE decides the IN's comparison, as the key's does. (No
+// alias and no UPDATE … FROM: SQLite accepts them in a trigger's CREATE but
+// not when an ALTER TABLE re-checks the triggers.)
+func valueDec(p, also string) string {
 	return `UPDATE ` + valueCountsTable + ` SET n = n - 1
 			WHERE workspace = ` + p + `workspace AND (field, value) IN (SELECT f.field, json_extract(` + p + `custom, f.path)
-			FROM ` + countedFieldsTable + ` f WHERE f.workspace = ` + p + `workspace AND typeof(json_extract(` + p + `custom, f.path)) = 'text');`
+			FROM ` + countedFieldsTable + ` f WHERE f.workspace = ` + p + `workspace AND typeof(json_extract(` + p + `custom, f.path)) = 'text' AND ` + also + `);`
 }
+
+// changed is the update trigger's condition on a counted field f: the
+// contact moved, or f's value changed (a change of case only takes one
+// from the row it adds one to). A save that leaves f alone costs a
+// comparison, not two writes.
+const changed = `(old.workspace IS NOT new.workspace OR json_extract(old.custom, f.path) IS NOT json_extract(new.custom, f.path))`
 
 // ValueCountSchema returns the statements that create the kept value counts
 // (tables and triggers) as this package's SQL expects them, with
@@ -74,11 +83,11 @@ func ValueCountSchema() []string {
 		`CREATE TABLE IF NOT EXISTS ` + valueCountsTable + ` (workspace TEXT NOT NULL, field TEXT NOT NULL,
 			value TEXT NOT NULL COLLATE NOCASE, n INTEGER NOT NULL, PRIMARY KEY (workspace, field, value)) WITHOUT ROWID`,
 		`CREATE TRIGGER IF NOT EXISTS crm_vcounts_contacts_ad AFTER DELETE ON contacts WHEN ` + counted("old.workspace") + ` BEGIN ` +
-			valueDec("old.") + ` END`,
+			valueDec("old.", "TRUE") + ` END`,
 		`CREATE TRIGGER IF NOT EXISTS crm_vcounts_contacts_au AFTER UPDATE OF workspace, custom ON contacts
 			WHEN (old.custom IS NOT new.custom OR old.workspace IS NOT new.workspace)
 			  AND (` + counted("old.workspace") + ` OR ` + counted("new.workspace") + `) BEGIN ` +
-			valueDec("old.") + valueInc("new.") + ` END`,
+			valueDec("old.", changed) + valueInc("new.", changed) + ` END`,
 		`CREATE TRIGGER IF NOT EXISTS crm_vcounts_workspaces_ad AFTER DELETE ON workspaces BEGIN
 			DELETE FROM ` + valueCountsTable + ` WHERE workspace = old.id;
 			DELETE FROM ` + countedFieldsTable + ` WHERE workspace = old.id;
@@ -93,13 +102,14 @@ func ValueInsertTriggerSQL(when string) []string {
 	return []string{
 		`DROP TRIGGER IF EXISTS crm_vcounts_contacts_ai`,
 		`CREATE TRIGGER crm_vcounts_contacts_ai AFTER INSERT ON contacts WHEN ` + when + ` AND ` + counted("new.workspace") +
-			` BEGIN ` + valueInc("new.") + ` END`,
+			` BEGIN ` + valueInc("new.", "TRUE") + ` END`,
 	}
 }
 
 // BulkValueCountSQL adds the counted values of the contacts c that newRows
 // selects (all of workspace {:ws}) to the kept counts, as the insert trigger
-// would one by one. Nothing to count (no counted field) is one look-up.
+// would one by one. With no counted field it writes nothing (at most a
+// look-up per new row).
 func BulkValueCountSQL(newRows string) string {
 	return `INSERT INTO ` + valueCountsTable + ` (workspace, field, value, n)
 		SELECT {:ws}, f.field, json_extract(c.custom, f.path) AS v, count(*) FROM ` + countedFieldsTable + ` f, contacts c
