@@ -31,6 +31,17 @@ func searchAll(t *testing.T, svc *search.Service, ws string, extra url.Values) *
 	return res
 }
 
+// rawSQL runs a statement as raw-SQL writers do (no hooks), failing t on an
+// error.
+func rawSQL(t *testing.T, env *testutil.Env) func(sql string, p dbx.Params) {
+	return func(sql string, p dbx.Params) {
+		t.Helper()
+		if _, err := env.App.DB().NewQuery(sql).Bind(p).Execute(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // The unfiltered total comes from the kept count; every kind of write must
 // keep it equal to COUNT(*): record saves and deletes (hooks), raw SQL
 // inserts, moves and deletes, and a workspace deleted with its contacts.
@@ -62,12 +73,7 @@ func TestContactCountsFollowEveryWritePath(t *testing.T) {
 	env.Create("contacts", map[string]any{"workspace": b.Id, "first_name": "Dee"})
 	check("record saves", 3, 1)
 
-	raw := func(sql string, p dbx.Params) {
-		t.Helper()
-		if _, err := env.App.DB().NewQuery(sql).Bind(p).Execute(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	raw := rawSQL(t, env)
 	raw(`INSERT INTO contacts (id, workspace, first_name, created, updated) VALUES ('rawcontact00001', {:ws}, 'Eve', '', ''), ('rawcontact00002', {:ws}, 'Fay', '', '')`,
 		dbx.Params{"ws": a.Id})
 	check("raw inserts", 5, 1)

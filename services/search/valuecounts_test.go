@@ -24,12 +24,7 @@ func TestValueCountsFollowEveryWritePath(t *testing.T) {
 	a := env.Workspace("A", owner, nil)
 	b := env.Workspace("B", owner, nil)
 	svc := search.NewService(env.App)
-	raw := func(sql string, p dbx.Params) {
-		t.Helper()
-		if _, err := env.App.DB().NewQuery(sql).Bind(p).Execute(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	raw := rawSQL(t, env)
 	// the values as writers leave them: the option's spelling, another
 	// case, a number, a list, none
 	seed := func(ws string, n int) {
@@ -60,15 +55,7 @@ func TestValueCountsFollowEveryWritePath(t *testing.T) {
 	}
 	find := func(ws, v string) *search.Result {
 		t.Helper()
-		q, err := search.ParseQuery(url.Values{"workspace": {ws}, "cf.tier": {"eq:" + v}, "sort": {"-created"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := svc.Search(q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res
+		return searchAll(t, svc, ws, url.Values{"cf.tier": {"eq:" + v}, "sort": {"-created"}})
 	}
 	check := func(step string) {
 		t.Helper()
