@@ -28,11 +28,12 @@ import (
 // (NOCASE), which is exactly what the index's equality with a text value
 // counts: `json_extract(custom, path) COLLATE NOCASE = 'gold'`.
 //
-// The cost per contact write in a workspace with counted fields: one upsert
-// per counted field (the rows stay in the page cache); in other workspaces
-// one look-up of the counted-fields table. Bulk inserts (services/contacts,
-// the import) switch the insert trigger off and add a batch's counts in one
-// statement (BulkValueCountSQL).
+// The cost per contact write in a workspace with counted fields: an insert
+// or delete one write per counted field with a value, an update one or two
+// per field whose value it changed (the rows stay in the page cache); in
+// other workspaces one look-up of the counted-fields table. Bulk inserts
+// (services/contacts, the import) switch the insert trigger off and add a
+// batch's counts in one statement (BulkValueCountSQL).
 const (
 	valueCountsTable   = "crm_value_counts"
 	countedFieldsTable = "crm_counted_fields"

@@ -247,10 +247,10 @@ func SyncCounted(tx core.App, ws string) error {
 		return err
 	}
 	have, err := ValueIndexes(tx, ws)
-	if err != nil || len(have) == 0 {
-		if err != nil {
-			return err
-		}
+	if err != nil {
+		return err
+	}
+	if len(have) == 0 {
 		return counts.SetCounted(tx.DB(), ws, nil)
 	}
 	defs, err := workspaceDefinitions(tx, ws)
