@@ -79,8 +79,20 @@ func TestBulkInsertKeepsKeysAndCounts(t *testing.T) {
 	if err := duplicates.CheckMatchKeys(env.App); err == nil || strings.Contains(err.Error(), "'ada0@engines.com'") {
 		t.Fatalf("keys after a step of 7: %v", err)
 	}
+	cacheSize := func() (n int) {
+		t.Helper()
+		if err := env.App.NonconcurrentDB().NewQuery(`PRAGMA cache_size`).Row(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	cache := cacheSize()
 	if err := contacts.BulkDone(env.App, a.Id); err != nil {
 		t.Fatal(err)
+	}
+	// the value indexes' smaller cache is the writer's again afterwards
+	if got := cacheSize(); got != cache {
+		t.Fatalf("writer's cache_size %d after BulkDone, %d before", got, cache)
 	}
 	if err := duplicates.CheckMatchKeys(env.App); err != nil {
 		t.Fatal(err)
