@@ -29,6 +29,7 @@
 package dbconfig
 
 import (
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -36,6 +37,7 @@ import (
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase"
 	"github.com/pocketbase/pocketbase/core"
+	"modernc.org/sqlite"
 )
 
 const (
@@ -136,6 +138,16 @@ func Connect() core.DBConnectFunc {
 		} else if filepath.Base(dbPath) == AuxFile {
 			cache = AuxWriteCacheKB
 		}
-		return dbx.Open("sqlite", dbPath+pragmas(cache)+extra)
+		return open(dbPath + pragmas(cache) + extra)
 	}
+}
+
+// open is dbx.Open("sqlite", dsn) with connections that keep their prepared
+// statements (stmtcache.go).
+func open(dsn string) (*dbx.DB, error) {
+	base, err := sqlite.NewConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return dbx.NewFromDB(sql.OpenDB(stmtConnector{base: base}), "sqlite"), nil
 }
