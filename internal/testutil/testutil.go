@@ -17,6 +17,7 @@ import (
 	"github.com/pi-crm/pi-crm/services/imports"
 
 	"github.com/pi-crm/pi-crm/hooks"
+	"github.com/pi-crm/pi-crm/internal/dbconfig"
 	_ "github.com/pi-crm/pi-crm/migrations"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
@@ -50,7 +51,11 @@ func NewWithClock(t testing.TB, now func() time.Time) *Env {
 // NewWithConfig is New with the given hooks configuration.
 func NewWithConfig(t testing.TB, cfg hooks.Config) *Env {
 	t.Helper()
-	app, err := tests.NewTestApp(t.TempDir())
+	// the database connections main.go opens (pools, caches, kept statements)
+	app, err := tests.NewTestAppWithConfig(core.BaseAppConfig{
+		DataDir: t.TempDir(), EncryptionEnv: "pb_test_env", DBConnect: dbconfig.Connect(),
+		DataMaxOpenConns: dbconfig.ReadConns, DataMaxIdleConns: dbconfig.ReadConns,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
