@@ -73,7 +73,7 @@ func (c stmtConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		_ = conn.Close()
 		return nil, fmt.Errorf("dbconfig: the sqlite driver's connection (%T) lacks an interface the statement cache forwards", conn)
 	}
-	if err := enableQPSG(conn); err != nil {
+	if err := withoutStat4(conn); err != nil {
 		_ = conn.Close()
 		return nil, err
 	}
